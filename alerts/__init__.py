@@ -1,0 +1,1 @@
+"""Alert rules, lifecycle and routing: pure cores fed by the alarm lane."""

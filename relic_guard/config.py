@@ -1,0 +1,90 @@
+"""Configuration models: frozen, keyword-only, units in the names.
+
+One TOML file (CONTRACT §6) fills these; every key can be overridden by an
+environment variable (`RELIC_GUARD_<SECTION>_<KEY>`, plus the four short
+names the contract fixes). Loading and validation live in `relic_guard.config_load`;
+this module only says what a valid configuration is, with its defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MqttConfig:
+    # mqtt://user:pass@host:1883, or mqtts:// for TLS.
+    url: str = "mqtt://127.0.0.1:1883"
+    client_id_prefix: str = "relic-guard"
+    # First level of native topics (relic/{site}/{source}/{device}/{channel}).
+    topic_prefix: str = "relic"
+    # How long the broker keeps our session (and queues QoS 1 messages) while we are away.
+    session_expiry_s: int = 7 * 86400
+    keepalive_s: int = 30
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    # MQTT 5 Receive Maximum: how many unacknowledged QoS 1 messages the broker may
+    # send us. It must cover a whole batch, or every commit waits for one window.
+    receive_maximum: int = 20000
+    # Group name of the MQTT 5 shared subscription the ingest workers split.
+    shared_group: str = "relic-guard"
+    ca_file: Path | None = None
+    # Subscribe to DJI Cloud API and Frigate topics as well as the native contract.
+    dji_enabled: bool = True
+    frigate_enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DatabaseConfig:
+    # postgresql://…; None only in `demo`, which starts an embedded PostgreSQL.
+    url: str | None = None
+    pool_max_size: int = 4
+    connect_timeout_s: float = 5.0
+    statement_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpConfig:
+    listen: str = "127.0.0.1:8080"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestConfig:
+    # Telemetry worker processes sharing one MQTT 5 shared subscription; 0 = one per core.
+    workers: int = 0
+    # A batch is committed when it holds this many messages or is this old, whichever first.
+    batch_max_messages: int = 5000
+    batch_max_delay_ms: int = 100
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreConfig:
+    # Readings and events older than this are dropped (and messages older are quarantined).
+    retention_days: int = 400
+    # Native partitions are created this many days ahead by the maintenance job.
+    partition_ahead_days: int = 7
+    # TimescaleDB only: chunks are compressed once older than this.
+    compress_after_days: int = 7
+    maintenance_interval_s: int = 3600
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpoolConfig:
+    # Where batches wait, fsync'd, while the database is unreachable.
+    dir: Path = Path("var/spool")
+    quota_bytes: int = 1024 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    spool: SpoolConfig = field(default_factory=SpoolConfig)
+    # Folder holding sites.csv / devices.csv (or .xlsx).
+    registry_dir: Path = Path("config")
+    # The file this configuration came from (None: built-in defaults).
+    source_file: Path | None = None

@@ -1,0 +1,69 @@
+"""Fixtures that start real servers: a private PostgreSQL and Mosquitto on free ports.
+
+PostgreSQL is started once per test session (initdb takes a second or two);
+each test gets a database of its own. Mosquitto is cheap to start, so each
+test that asks for a broker gets a fresh one with empty persistence.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from relic_guard.embedded import EmbeddedMosquitto, EmbeddedPostgres
+
+_db_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[EmbeddedPostgres]:
+    base = Path(tempfile.mkdtemp(prefix="relic-guard-pg-"))
+    os.chmod(base, 0o755)
+    server = EmbeddedPostgres(base_dir=base, fast_unsafe=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop(mode="immediate")
+
+
+@pytest.fixture
+def pg_url(pg_server: EmbeddedPostgres) -> Iterator[str]:
+    """A fresh, empty database on the session's PostgreSQL."""
+    name = f"t{os.getpid()}_{next(_db_counter)}"
+    with psycopg.connect(pg_server.url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql://{pg_server.user}@127.0.0.1:{pg_server.port}/{name}"
+    with psycopg.connect(pg_server.url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def own_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL of this test's own, for tests that stop and restart the server."""
+    base = tmp_path_factory.mktemp("own-pg")
+    os.chmod(base, 0o755)
+    server = EmbeddedPostgres(base_dir=base, fast_unsafe=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop(mode="immediate")
+
+
+@pytest.fixture
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedMosquitto]:
+    base = tmp_path_factory.mktemp("mosquitto")
+    os.chmod(base, 0o755)
+    broker = EmbeddedMosquitto(base_dir=base)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
