@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,14 +24,14 @@ _db_counter = itertools.count()
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[EmbeddedPostgres]:
-    base = Path(tempfile.mkdtemp(prefix="relic-guard-pg-"))
-    os.chmod(base, 0o755)
+    base = _world_traversable_dir("relic-guard-pg-")
     server = EmbeddedPostgres(base_dir=base, fast_unsafe=True)
     server.start()
     try:
         yield server
     finally:
         server.stop(mode="immediate")
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
@@ -44,17 +45,24 @@ def pg_url(pg_server: EmbeddedPostgres) -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture
-def own_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    """A PostgreSQL of this test's own, for tests that stop and restart the server."""
-    base = tmp_path_factory.mktemp("own-pg")
+def _world_traversable_dir(prefix: str) -> Path:
+    # pytest's own tmp folders are private to root; PostgreSQL runs as `postgres`.
+    base = Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(base, 0o755)
+    return base
+
+
+@pytest.fixture
+def own_pg() -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL of this test's own, for tests that stop and restart the server."""
+    base = _world_traversable_dir("relic-guard-own-pg-")
     server = EmbeddedPostgres(base_dir=base, fast_unsafe=True)
     server.start()
     try:
         yield server
     finally:
         server.stop(mode="immediate")
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
