@@ -1,0 +1,193 @@
+"""The daemon assembled from configuration and nothing else.
+
+    run_service
+     ├── database bootstrap: migrations, registry sync, partitions (retried until the database answers)
+     ├── alarm lane (this event loop; its own MQTT connection and durable sink)
+     ├── N telemetry workers (processes; one shared MQTT 5 subscription) — started once the schema exists
+     ├── HTTP probes (uvicorn in this event loop)
+     └── maintenance (partitions, rollups) every `store.maintenance_interval_s`
+
+The alarm lane starts first and does not wait for the database: fire alarms
+flow from the first second, while telemetry waits in the broker's persistent
+session until its tables are there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from multiprocessing.context import SpawnProcess
+from typing import Any
+
+import psycopg
+import uvicorn
+
+from relic_guard.config import Config
+from relic_guard.errors import ConfigError
+from relic_guard.ingest.alarm_lane import AlarmLane
+from relic_guard.ingest.worker import negotiate_protocol, worker_main
+from relic_guard.registry import Registry
+from relic_guard.spool import Spool
+from relic_guard.store import partitions
+from relic_guard.store.registry_sync import sync_registry
+from relic_guard.store.schema import migrate
+from relic_guard.store.sink import DurableSink
+from relic_guard.web import ReadinessProbe, create_app
+
+log = logging.getLogger(__name__)
+
+
+def worker_count(config: Config) -> int:
+    return config.ingest.workers if config.ingest.workers > 0 else max(1, os.cpu_count() or 1)
+
+
+def bootstrap_database(config: Config, registry: Registry) -> None:
+    """Migrations, registry, partitions: everything the ingest lanes need to find in place."""
+    assert config.database.url is not None
+    with psycopg.connect(config.database.url, connect_timeout=int(config.database.connect_timeout_s)) as conn:
+        applied = migrate(conn)
+        if applied:
+            log.info("database migrated: %s", ", ".join(applied))
+        sync_registry(conn, registry)
+        partitions.maintain(conn, config.store, datetime.now(UTC))
+
+
+class WorkerPool:
+    """The telemetry worker processes, restarted with a pause when one dies."""
+
+    def __init__(self, config: Config, registry: Registry, protocol: int) -> None:
+        self.config = config
+        self.registry = registry
+        self.protocol = protocol
+        self.ctx = multiprocessing.get_context("spawn")
+        self.stop_event = self.ctx.Event()
+        self.processes: dict[int, SpawnProcess] = {}
+
+    def _spawn(self, index: int) -> None:
+        process = self.ctx.Process(
+            target=worker_main,
+            args=(self.config, self.registry, index, self.stop_event),
+            name=f"ingest-{index}",
+            daemon=False,
+        )
+        process.start()
+        self.processes[index] = process
+
+    def start(self) -> None:
+        for index in range(worker_count(self.config)):
+            self._spawn(index)
+        log.info("started %d telemetry workers", len(self.processes))
+
+    def check(self) -> None:
+        for index, process in list(self.processes.items()):
+            if not process.is_alive() and not self.stop_event.is_set():
+                log.error("telemetry worker %d exited (code %s); restarting it", index, process.exitcode)
+                self._spawn(index)
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        self.stop_event.set()
+        for process in self.processes.values():
+            process.join(timeout_s)
+            if process.is_alive():
+                log.error("worker %s did not stop in %.0f s; terminating it", process.name, timeout_s)
+                process.terminate()
+                process.join(5)
+
+
+def _listen_address(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError([f"http.listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:8080"])
+    return host.strip("[]"), int(port)
+
+
+async def run_service(
+    config: Config,
+    registry: Registry,
+    *,
+    stop: asyncio.Event,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    if config.database.url is None:
+        raise ConfigError(["[database] url is not set; set RELIC_GUARD_DATABASE_URL or use `relic-guard demo`"])
+    host, port = _listen_address(config.http.listen)
+    protocol = await asyncio.to_thread(negotiate_protocol, config.mqtt)
+
+    alarm_spool = Spool(config.spool.dir / "alarms", config.spool.quota_bytes, "alarms")
+    alarm_sink = DurableSink(
+        config.database.url, alarm_spool, connect_timeout_s=config.database.connect_timeout_s, worker="alarms"
+    )
+    alarm_sink.start()
+    alarm_lane = AlarmLane(config, registry, alarm_sink, protocol=protocol)
+
+    probe = ReadinessProbe(config.database.url, lambda: alarm_lane.connected)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(probe), host=host, port=port, log_level="warning", lifespan="off")
+    )
+    tasks: list[asyncio.Task[Any]] = [
+        asyncio.create_task(alarm_lane.run(stop), name="alarm-lane"),
+        asyncio.create_task(server.serve(), name="http"),
+    ]
+    pool = WorkerPool(config, registry, protocol)
+    try:
+        await _bootstrap_until_done(config, registry, stop)
+        if stop.is_set():
+            return
+        pool.start()
+        if on_ready is not None:
+            on_ready()
+        last_maintenance = asyncio.get_running_loop().time()
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            pool.check()
+            for task in tasks:
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            now = asyncio.get_running_loop().time()
+            if now - last_maintenance >= config.store.maintenance_interval_s:
+                last_maintenance = now
+                await asyncio.to_thread(_maintain_quietly, config)
+    finally:
+        stop.set()
+        await asyncio.to_thread(pool.stop)
+        server.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.to_thread(alarm_sink.close)
+        log.info("relic-guard stopped")
+
+
+async def _bootstrap_until_done(config: Config, registry: Registry, stop: asyncio.Event) -> None:
+    delay_s = 1.0
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(bootstrap_database, config, registry)
+            return
+        except psycopg.OperationalError as exc:
+            log.error(
+                "database unreachable at start (%s); alarms are served, telemetry waits in the broker; "
+                "retrying in %.0f s",
+                str(exc).strip().splitlines()[0] if str(exc).strip() else exc, delay_s,
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay_s)
+        delay_s = min(delay_s * 2, 30.0)
+
+
+def _maintain_quietly(config: Config) -> None:
+    assert config.database.url is not None
+    try:
+        with psycopg.connect(config.database.url, connect_timeout=5) as conn:
+            partitions.maintain(conn, config.store, datetime.now(UTC))
+    except psycopg.Error as exc:
+        log.warning("maintenance skipped: %s", exc)
+
+
+def with_database(config: Config, url: str) -> Config:
+    return replace(config, database=replace(config.database, url=url))

@@ -1,0 +1,143 @@
+"""The `relic-guard` command line (CONTRACT §5).
+
+Heavy modules are imported inside the commands: `run` must set up the
+multiprocess metrics folder before prometheus-client is first imported, and
+`check-config` should answer instantly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="relic-guard",
+    help="Safety monitoring for cultural heritage sites: MQTT in, PostgreSQL history, alerts out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML configuration file (default: $RELIC_GUARD_CONFIG, else built-in defaults)"),
+]
+
+
+def _prepare_metrics_dir() -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+        return
+    import tempfile
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="relic-guard-metrics-")
+
+
+@app.command()
+def run(config: ConfigOption = None) -> None:
+    """Run the daemon: ingest lanes, store, probes."""
+    _prepare_metrics_dir()
+    import asyncio
+    import signal
+
+    from relic_guard.app import run_service
+    from relic_guard.config_load import load_config
+    from relic_guard.errors import ConfigError
+    from relic_guard.logs import setup_logging
+    from relic_guard.registry import load_registry
+
+    setup_logging()
+    try:
+        cfg = load_config(config, os.environ)
+        registry = load_registry(cfg.registry_dir)
+    except ConfigError as exc:
+        typer.echo("relic-guard: the configuration is not valid:", err=True)
+        for problem in exc.problems:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(2) from exc
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_service(cfg, registry, stop=stop)
+
+    try:
+        asyncio.run(main())
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(f"relic-guard: {problem}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@app.command("check-config")
+def check_config_command(config: ConfigOption = None) -> None:
+    """Validate the configuration and the site/device sheets; say what is wrong, with file and line."""
+    from relic_guard.check_config import check_config
+
+    code, text = check_config(config, os.environ)
+    typer.echo(text, err=code != 0)
+    raise typer.Exit(code)
+
+
+@app.command()
+def simulate(
+    broker: Annotated[str, typer.Option(help="Broker URL, mqtt://user:pass@host:1883")] = "mqtt://127.0.0.1:1883",
+    sites: Annotated[int, typer.Option(min=1, help="Number of simulated sites")] = 10,
+    rate: Annotated[float, typer.Option(min=0, help="Messages per second in all (0: as fast as possible)")] = 100.0,
+    duration: Annotated[float | None, typer.Option(help="Seconds to run (default: until Ctrl-C)")] = None,
+    scenario: Annotated[str, typer.Option(help="steady, fire, intrusion, outage or flood")] = "steady",
+    seed: Annotated[int, typer.Option(help="Seed for repeatable traffic")] = 1,
+    processes: Annotated[int, typer.Option(min=1, help="Publisher processes")] = 1,
+    write_registry: Annotated[
+        Path | None, typer.Option(help="Write sites.csv/devices.csv for the simulated devices into this folder")
+    ] = None,
+) -> None:
+    """Publish realistic traffic from simulated sites (for tests, demos and benchmarks)."""
+    from relic_guard.simulate import simulate_main
+
+    raise typer.Exit(simulate_main(broker, sites, rate, duration, scenario, seed, processes, write_registry))
+
+
+@app.command()
+def demo(
+    sites: Annotated[int, typer.Option(min=1, help="Simulated sites")] = 12,
+    rate: Annotated[float, typer.Option(min=1, help="Simulated messages per second")] = 200.0,
+    http: Annotated[str, typer.Option(help="Where the probes listen, HOST:PORT")] = "127.0.0.1:8080",
+    data_dir: Annotated[Path | None, typer.Option(help="Where the demo keeps its database and broker data")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the simulated traffic")] = 1,
+) -> None:
+    """The whole system on this machine: private PostgreSQL and broker, simulated sites."""
+    _prepare_metrics_dir()
+    from relic_guard.demo import run_demo
+
+    raise typer.Exit(run_demo(sites=sites, rate_msgs_s=rate, http_listen=http, data_dir=data_dir, seed=seed))
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from relic_guard import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    # Chinese site names must print on any terminal, even one set to a C locale.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="replace")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The ingest lanes: MQTT messages in, durable batches out, acknowledgements after."""

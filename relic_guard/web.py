@@ -1,0 +1,80 @@
+"""HTTP probes and metrics: `/healthz`, `/readyz`, `/metrics` (CONTRACT §3).
+
+`/readyz` answers 200 only while the broker and the database are both reachable,
+and says which one is not in its JSON body otherwise, so an orchestrator and a
+person reading the response learn the same thing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import psycopg
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import multiprocess as prom_multiprocess
+
+
+@dataclass
+class ReadinessProbe:
+    database_url: str | None
+    broker_connected: Callable[[], bool]
+    # Reachability is checked at most this often, so a probe storm cannot load the database.
+    cache_s: float = 2.0
+    _db_checked_at: float = field(default=0.0)
+    _db_ok: bool = field(default=False)
+    _db_error: str = field(default="not checked yet")
+
+    async def database_ok(self) -> tuple[bool, str]:
+        now = time.monotonic()
+        if now - self._db_checked_at < self.cache_s:
+            return self._db_ok, self._db_error
+        self._db_checked_at = now
+        if self.database_url is None:
+            self._db_ok, self._db_error = False, "no database configured"
+            return self._db_ok, self._db_error
+        try:
+            conn = await psycopg.AsyncConnection.connect(self.database_url, connect_timeout=2)
+            async with conn:
+                await conn.execute("select 1")
+            self._db_ok, self._db_error = True, ""
+        except psycopg.Error as exc:
+            self._db_ok, self._db_error = False, str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        return self._db_ok, self._db_error
+
+
+def metrics_text() -> bytes:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        prom_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+def create_app(probe: ReadinessProbe) -> FastAPI:
+    app = FastAPI(title="relic-guard", docs_url=None, redoc_url=None)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        db_ok, db_error = await probe.database_ok()
+        broker_ok = probe.broker_connected()
+        body = {
+            "ready": db_ok and broker_ok,
+            "broker": "ok" if broker_ok else "not connected",
+            "database": "ok" if db_ok else f"unreachable: {db_error}",
+        }
+        return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(metrics_text(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
