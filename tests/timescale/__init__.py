@@ -1,0 +1,1 @@
+"""TimescaleDB layout of the store, run on PGlite+TimescaleDB (see conftest.py)."""
