@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
-import os
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -31,20 +30,15 @@ import uvicorn
 from relic_guard.config import Config
 from relic_guard.errors import ConfigError
 from relic_guard.ingest.alarm_lane import AlarmLane
+from relic_guard.ingest.sinks import ALARM_LANE, make_sink, replay_orphaned_spools, worker_count
 from relic_guard.ingest.worker import negotiate_protocol, worker_main
 from relic_guard.registry import Registry
-from relic_guard.spool import Spool
 from relic_guard.store import partitions
 from relic_guard.store.registry_sync import sync_registry
 from relic_guard.store.schema import migrate
-from relic_guard.store.sink import DurableSink
 from relic_guard.web import ReadinessProbe, create_app
 
 log = logging.getLogger(__name__)
-
-
-def worker_count(config: Config) -> int:
-    return config.ingest.workers if config.ingest.workers > 0 else max(1, os.cpu_count() or 1)
 
 
 def bootstrap_database(config: Config, registry: Registry) -> None:
@@ -119,10 +113,7 @@ async def run_service(
     host, port = _listen_address(config.http.listen)
     protocol = await asyncio.to_thread(negotiate_protocol, config.mqtt)
 
-    alarm_spool = Spool(config.spool.dir / "alarms", config.spool.quota_bytes, "alarms")
-    alarm_sink = DurableSink(
-        config.database.url, alarm_spool, connect_timeout_s=config.database.connect_timeout_s, worker="alarms"
-    )
+    alarm_sink = make_sink(config, ALARM_LANE)
     alarm_sink.start()
     alarm_lane = AlarmLane(config, registry, alarm_sink, protocol=protocol)
 
@@ -140,6 +131,7 @@ async def run_service(
         if stop.is_set():
             return
         pool.start()
+        await asyncio.to_thread(replay_orphaned_spools, config)
         if on_ready is not None:
             on_ready()
         last_maintenance = asyncio.get_running_loop().time()

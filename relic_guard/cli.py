@@ -24,7 +24,7 @@ app = typer.Typer(
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="TOML configuration file (default: $RELIC_GUARD_CONFIG, else built-in defaults)"),
+    typer.Option("--config", "-c", help="TOML configuration file (default: $RELIC_GUARD_CONFIG, else defaults)"),
 ]
 
 

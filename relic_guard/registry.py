@@ -328,7 +328,7 @@ def _read_csv(path: Path, problems: list[str]) -> list[tuple[int, list[object]]]
 
 def _read_xlsx(path: Path, problems: list[str]) -> list[tuple[int, list[object]]] | None:
     # openpyxl is imported only when a registry is kept as .xlsx.
-    from openpyxl import load_workbook  # noqa: PLC0415
+    from openpyxl import load_workbook
 
     try:
         with warnings.catch_warnings():

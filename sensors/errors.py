@@ -1,7 +1,7 @@
 """Exception root of the `sensors` package.
 
     SensorsError
-     └── AdapterBug      an adapter broke its own contract (raised instead of rejecting)
+     └── AdapterError    an adapter broke its own contract (raised instead of rejecting)
 
 Device faults are not exceptions here: a bad message becomes a `Rejection`
 value with a reason, and the edge quarantines it. Exceptions are for our bugs.
@@ -12,5 +12,5 @@ class SensorsError(Exception):
     """Root of every exception raised by the sensors package."""
 
 
-class AdapterBug(SensorsError):
+class AdapterError(SensorsError):
     """An adapter raised instead of returning records or a Rejection."""

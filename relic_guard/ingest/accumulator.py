@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, field
 
 from relic_guard.batch import Batch, quarantined
-from sensors.model import Message, Rejection, Record
+from sensors.model import Message, Record, Rejection
 
 
 @dataclass(slots=True)

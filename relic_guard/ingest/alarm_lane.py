@@ -84,7 +84,7 @@ class AlarmLane:
         v5 = self.protocol == mqtt.MQTTv5
         props = None
         if v5:
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = cfg.session_expiry_s
             props.ReceiveMaximum = min(cfg.receive_maximum, 1000)
         client = aiomqtt.Client(

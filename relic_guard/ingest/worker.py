@@ -28,6 +28,7 @@ from functools import lru_cache
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -38,9 +39,10 @@ from relic_guard.config import Config, MqttConfig
 from relic_guard.errors import SpoolError
 from relic_guard.ingest.accumulator import BatchAccumulator, PendingBatch
 from relic_guard.ingest.lanes import LaneTopics, telemetry_filters
+from relic_guard.ingest.sinks import make_sink
 from relic_guard.mqtt_url import parse_broker_url
 from relic_guard.registry import Registry
-from relic_guard.spool import Spool, SpoolFull
+from relic_guard.spool import SpoolFull
 from relic_guard.store.sink import DurableSink
 from sensors.context import ParseContext
 from sensors.model import Message, Rejection
@@ -66,7 +68,7 @@ def make_client(cfg: MqttConfig, client_id: str, protocol: int) -> mqtt.Client:
     """A paho client for a persistent QoS 1 session with manual acknowledgement."""
     address = parse_broker_url(cfg.url)
     client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2,
+        CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=protocol,  # type: ignore[arg-type]
         clean_session=None if protocol == mqtt.MQTTv5 else False,
@@ -81,7 +83,7 @@ def make_client(cfg: MqttConfig, client_id: str, protocol: int) -> mqtt.Client:
 
 
 def connect_properties(cfg: MqttConfig) -> Properties:
-    props = Properties(PacketTypes.CONNECT)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = cfg.session_expiry_s
     props.ReceiveMaximum = cfg.receive_maximum
     return props
@@ -95,7 +97,7 @@ def negotiate_protocol(cfg: MqttConfig, timeout_s: float = 5.0) -> int:
     address = parse_broker_url(cfg.url)
     outcome: dict[str, Any] = {}
     done = threading.Event()
-    probe = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv5)
+    probe = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv5)
     if address.username:
         probe.username_pw_set(address.username, address.password)
     if address.tls:
@@ -191,7 +193,7 @@ class TelemetryWorker:
         if self.lanes.is_alarm(topic):
             self.accumulator.add_passed_over(ack_id, now)
             return
-        message = Message(topic, msg.payload, datetime.now(UTC), _user_properties(msg))
+        message = Message(topic, bytes(msg.payload), datetime.now(UTC), _user_properties(msg))
         result = parse_message(message, self.ctx)
         waiting = self.accumulator.add(message, result, ack_id, now)
         with self._tally_lock:
@@ -249,9 +251,7 @@ class TelemetryWorker:
         cfg = self.config
         if self.protocol is None:
             self.protocol = negotiate_protocol(cfg.mqtt)
-        spool = Spool(cfg.spool.dir / self.name, cfg.spool.quota_bytes, self.name)
-        assert cfg.database.url is not None, "the daemon resolves the database URL before starting workers"
-        sink = DurableSink(cfg.database.url, spool, connect_timeout_s=cfg.database.connect_timeout_s, worker=self.name)
+        sink = make_sink(cfg, self.name)
         sink.start()
         client = make_client(cfg.mqtt, self.client_id, self.protocol)
         client.on_connect = self._on_connect

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from relic_guard.ingest.accumulator import BatchAccumulator
-from sensors.model import Event, Message, RejectReason, Rejection, Source, Telemetry
+from sensors.model import Event, Message, Rejection, RejectReason, Source, Telemetry
 
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 
