@@ -114,6 +114,10 @@ class AlarmLane:
         if isinstance(result, Rejection):
             metrics.REJECTIONS.labels(reason=result.reason.value).inc()
             batch.quarantine.append(quarantined(msg.topic, msg.payload, msg.received_at, result.reason, result.detail))
+            # An alarm panel's message that cannot be read may be a fire nobody would hear of:
+            # say so loudly rather than only counting it.
+            log.error("UNREADABLE ALARM MESSAGE on %s (%s: %s); quarantined, check the device",
+                      msg.topic, result.reason.value, result.detail)
             return
         for record in result:
             for consumer in self.consumers:
