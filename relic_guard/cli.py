@@ -116,7 +116,6 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed for the simulated traffic")] = 1,
 ) -> None:
     """The whole system on this machine: private PostgreSQL and broker, simulated sites."""
-    _prepare_metrics_dir()
     from relic_guard.demo import run_demo
 
     raise typer.Exit(run_demo(sites=sites, rate_msgs_s=rate, http_listen=http, data_dir=data_dir, seed=seed))

@@ -20,6 +20,8 @@ Invariants:
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 import time
 from collections import Counter as TallyCounter
@@ -289,7 +291,6 @@ def _die_with_parent() -> None:
     worker would hold the MQTT session that the restarted daemon needs."""
     try:
         import ctypes
-        import signal
 
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         pr_set_pdeathsig = 1
@@ -300,19 +301,20 @@ def _die_with_parent() -> None:
 
 def worker_main(config: Config, registry: Registry, index: int, stop: Any) -> None:
     """Entry point of a worker process (spawned by the daemon); `stop` is a multiprocessing Event."""
-    import os
-
     from relic_guard.logs import setup_logging
 
     _die_with_parent()
+    # Ctrl-C in a terminal reaches the whole process group; the daemon decides when workers
+    # stop (after their last batch), and a worker killed while waiting on the shared Event
+    # would leave the daemon's `stop_event.set()` hanging.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     setup_logging()
     parent = os.getppid()
     stop_flag = threading.Event()
 
     def watch_parent() -> None:
-        while not stop.wait(0.5):
-            if os.getppid() != parent:
-                break
+        while not stop.is_set() and os.getppid() == parent:
+            time.sleep(0.2)
         stop_flag.set()
 
     threading.Thread(target=watch_parent, name="stop-watch", daemon=True).start()
