@@ -62,11 +62,14 @@ class WorkerPool:
         self.ctx = multiprocessing.get_context("spawn")
         self.stop_event = self.ctx.Event()
         self.processes: dict[int, SpawnProcess] = {}
+        self.size = worker_count(config)
+        # One byte per worker, 1 while it is subscribed: what /readyz reports for the telemetry lane.
+        self.ready = self.ctx.Array("b", self.size, lock=False)
 
     def _spawn(self, index: int) -> None:
         process = self.ctx.Process(
             target=worker_main,
-            args=(self.config, self.registry, index, self.stop_event),
+            args=(self.config, self.registry, index, self.stop_event, self.ready),
             name=f"ingest-{index}",
             daemon=False,
         )
@@ -74,13 +77,16 @@ class WorkerPool:
         self.processes[index] = process
 
     def start(self) -> None:
-        for index in range(worker_count(self.config)):
+        for index in range(self.size):
             self._spawn(index)
         log.info("started %d telemetry workers", len(self.processes))
 
-    def check(self) -> None:
+    def all_ready(self) -> bool:
+        return len(self.processes) == self.size and all(self.ready[i] == 1 for i in range(self.size))
+
+    def check(self, stopping: bool) -> None:
         for index, process in list(self.processes.items()):
-            if not process.is_alive() and not self.stop_event.is_set():
+            if not process.is_alive() and not stopping and not self.stop_event.is_set():
                 log.error("telemetry worker %d exited (code %s); restarting it", index, process.exitcode)
                 self._spawn(index)
 
@@ -117,7 +123,8 @@ async def run_service(
     alarm_sink.start()
     alarm_lane = AlarmLane(config, registry, alarm_sink, protocol=protocol)
 
-    probe = ReadinessProbe(config.database.url, lambda: alarm_lane.connected)
+    pool = WorkerPool(config, registry, protocol)
+    probe = ReadinessProbe(config.database.url, lambda: alarm_lane.connected, pool.all_ready)
     server = uvicorn.Server(
         uvicorn.Config(create_app(probe), host=host, port=port, log_level="warning", lifespan="off")
     )
@@ -125,7 +132,6 @@ async def run_service(
         asyncio.create_task(alarm_lane.run(stop), name="alarm-lane"),
         asyncio.create_task(server.serve(), name="http"),
     ]
-    pool = WorkerPool(config, registry, protocol)
     try:
         await _bootstrap_until_done(config, registry, stop)
         if stop.is_set():
@@ -138,7 +144,7 @@ async def run_service(
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
-            pool.check()
+            pool.check(stopping=stop.is_set())
             for task in tasks:
                 if task.done() and not task.cancelled() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]

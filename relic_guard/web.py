@@ -23,6 +23,8 @@ from prometheus_client import multiprocess as prom_multiprocess
 class ReadinessProbe:
     database_url: str | None
     broker_connected: Callable[[], bool]
+    # True once every telemetry worker has its subscription confirmed by the broker.
+    ingest_ready: Callable[[], bool] = lambda: True
     # Reachability is checked at most this often, so a probe storm cannot load the database.
     cache_s: float = 2.0
     _db_checked_at: float = field(default=0.0)
@@ -66,9 +68,11 @@ def create_app(probe: ReadinessProbe) -> FastAPI:
     async def readyz() -> JSONResponse:
         db_ok, db_error = await probe.database_ok()
         broker_ok = probe.broker_connected()
+        ingest_ok = probe.ingest_ready()
         body = {
-            "ready": db_ok and broker_ok,
-            "broker": "ok" if broker_ok else "not connected",
+            "ready": db_ok and broker_ok and ingest_ok,
+            "broker": "ok" if broker_ok else "alarm lane not connected",
+            "ingest": "ok" if ingest_ok else "telemetry workers not all subscribed yet",
             "database": "ok" if db_ok else f"unreachable: {db_error}",
         }
         return JSONResponse(body, status_code=200 if body["ready"] else 503)

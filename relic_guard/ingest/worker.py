@@ -25,6 +25,7 @@ import signal
 import threading
 import time
 from collections import Counter as TallyCounter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -141,6 +142,7 @@ class TelemetryWorker:
         stop: threading.Event,
         *,
         protocol: int | None = None,
+        on_ready_change: Callable[[bool], None] | None = None,
     ) -> None:
         self.config = config
         self.index = index
@@ -162,6 +164,8 @@ class TelemetryWorker:
         self._tally: TallyCounter[str] = TallyCounter()
         self._tally_lock = threading.Lock()
         self.connected = threading.Event()
+        # Told when the worker becomes ready (subscribed) or stops being ready (disconnected).
+        self.on_ready_change = on_ready_change
 
     # MQTT thread ---------------------------------------------------------------
     def _on_connect(
@@ -177,14 +181,28 @@ class TelemetryWorker:
             client.subscribe([(f, SubscribeOptions(qos=1)) for f in filters])
         else:
             client.subscribe([(f, 1) for f in filters])
+
+    def _on_subscribe(
+        self, _client: mqtt.Client, _userdata: object, _mid: int, reasons: list[ReasonCode], _props: object
+    ) -> None:
+        failed = [str(r) for r in reasons if r.is_failure]
+        if failed:
+            log.error("%s: the broker refused the subscription (%s); check its ACL for this client",
+                      self.name, ", ".join(failed))
+            return
+        # Ready only now: the broker queues for this session from the SUBACK on, not from CONNECT.
         metrics.BROKER_UP.labels(lane=self.name).set(1)
         self.connected.set()
+        if self.on_ready_change is not None:
+            self.on_ready_change(True)
 
     def _on_disconnect(
         self, _client: mqtt.Client, _userdata: object, _flags: object, reason: ReasonCode, _props: object
     ) -> None:
         self.connected.clear()
         metrics.BROKER_UP.labels(lane=self.name).set(0)
+        if self.on_ready_change is not None:
+            self.on_ready_change(False)
         if not self.stop.is_set():
             log.warning("%s: disconnected from broker (%s); reconnecting", self.name, reason)
 
@@ -259,6 +277,7 @@ class TelemetryWorker:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         address = parse_broker_url(cfg.mqtt.url)
         if self.protocol == mqtt.MQTTv5:
             client.connect_async(
@@ -299,8 +318,10 @@ def _die_with_parent() -> None:
         log.debug("prctl(PR_SET_PDEATHSIG) unavailable; relying on the parent watch")
 
 
-def worker_main(config: Config, registry: Registry, index: int, stop: Any) -> None:
-    """Entry point of a worker process (spawned by the daemon); `stop` is a multiprocessing Event."""
+def worker_main(config: Config, registry: Registry, index: int, stop: Any, ready: Any = None) -> None:
+    """Entry point of a worker process (spawned by the daemon). `stop` is a multiprocessing
+    Event; `ready`, a shared byte array in which this worker keeps its own slot at 1 while
+    it is subscribed (the daemon's /readyz reads it)."""
     from relic_guard.logs import setup_logging
 
     _die_with_parent()
@@ -311,6 +332,12 @@ def worker_main(config: Config, registry: Registry, index: int, stop: Any) -> No
     setup_logging()
     parent = os.getppid()
     stop_flag = threading.Event()
+    # systemd and `kill -TERM -<pgid>` signal the whole group: finish the batch, then leave.
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: stop_flag.set())
+
+    def mark_ready(is_ready: bool) -> None:
+        if ready is not None:
+            ready[index] = 1 if is_ready else 0
 
     def watch_parent() -> None:
         while not stop.is_set() and os.getppid() == parent:
@@ -318,4 +345,7 @@ def worker_main(config: Config, registry: Registry, index: int, stop: Any) -> No
         stop_flag.set()
 
     threading.Thread(target=watch_parent, name="stop-watch", daemon=True).start()
-    TelemetryWorker(config, registry, index, stop_flag).run()
+    try:
+        TelemetryWorker(config, registry, index, stop_flag, on_ready_change=mark_ready).run()
+    finally:
+        mark_ready(False)

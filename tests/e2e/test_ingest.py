@@ -222,3 +222,24 @@ def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(
     assert stored_at_kill < total, "the kill came too late to prove anything"
     assert count(pg_url, "select count(*) from readings") == total
     assert count(pg_url, "select count(distinct ts) from readings") == total
+
+
+def test_readyz_reports_each_part_and_sigterm_to_the_group_stops_cleanly(
+    tmp_path: Path, mosquitto: EmbeddedMosquitto, pg_url: str
+) -> None:
+    import os
+    import signal
+
+    import httpx
+
+    d = Daemon(mosquitto.url, pg_url, write_registry(tmp_path / "registry"), tmp_path / "daemon")
+    d.start()
+    body = httpx.get(d.base_url + "/readyz", timeout=5).json()
+    assert body == {"ready": True, "broker": "ok", "ingest": "ok", "database": "ok"}
+    assert httpx.get(d.base_url + "/healthz", timeout=5).json() == {"status": "ok"}
+    assert d.process is not None
+    # systemd's default stop, and Ctrl-C in a terminal, signal every process of the group
+    os.killpg(d.process.pid, signal.SIGTERM)
+    assert d.process.wait(30) == 0, d.log()[-3000:]
+    assert "restarting it" not in d.log()
+    d.process = None
