@@ -49,7 +49,7 @@ def test_receives_in_order_and_acknowledged_messages_are_not_redelivered(
 ) -> None:
     session = Session(mosquitto, v5=v5)
     for i in range(500):
-        publisher.publish(f"relic/chengziya/env/th-1/telemetry", f'{{"n": {i}}}')
+        publisher.publish("relic/chengziya/env/th-1/telemetry", f'{{"n": {i}}}')
     publisher.drain()
     wait_for(lambda: len(session.received) == 500, 10, "500 messages")
     assert [p.payload for p in session.received] == [f'{{"n": {i}}}'.encode() for i in range(500)]
