@@ -29,6 +29,9 @@ class MqttConfig:
     receive_maximum: int = 20000
     # Group name of the MQTT 5 shared subscription the ingest workers split.
     shared_group: str = "relic-guard"
+    # Off for a broker without shared subscriptions (e.g. amqtt): then run one ingest worker,
+    # or every worker receives every message (stored once, but the work is done N times).
+    shared_subscription: bool = True
     ca_file: Path | None = None
     # Subscribe to DJI Cloud API and Frigate topics as well as the native contract.
     dji_enabled: bool = True

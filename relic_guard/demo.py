@@ -509,7 +509,7 @@ class _Demo:
         ingest = base.ingest
         if self.broker_kind == "amqtt":
             # amqtt has no shared subscriptions: one worker subscribing plainly.
-            mqtt = replace(mqtt, shared_group="")
+            mqtt = replace(mqtt, shared_subscription=False)
             ingest = replace(ingest, workers=1)
         elif self.rate_msgs_s <= 2000:
             # One worker carries a demo's rate with room to spare and starts faster.

@@ -50,7 +50,7 @@ def telemetry_filters(cfg: MqttConfig) -> tuple[str, ...]:
         filters += ["thing/product/+/osd", "thing/product/+/events"]
     if cfg.frigate_enabled:
         filters.append("frigate/events")
-    if cfg.shared_group:
+    if cfg.shared_subscription and cfg.shared_group:
         return tuple(f"$share/{cfg.shared_group}/{f}" for f in filters)
     return tuple(filters)
 

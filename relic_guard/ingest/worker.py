@@ -138,6 +138,7 @@ class TelemetryWorker:
         self.batch_full = threading.Event()
         self.protocol = protocol
         self._tally: TallyCounter[str] = TallyCounter()
+        self._topics: dict[str, tuple[bool, str]] = {}
         self.connected = threading.Event()
         # Told when the worker becomes ready (subscribed) or stops being ready (disconnected).
         self.on_ready_change = on_ready_change
@@ -152,17 +153,27 @@ class TelemetryWorker:
         if self.on_ready_change is not None:
             self.on_ready_change(ready)
 
+    def _topic_facts(self, topic: str) -> tuple[bool, str]:
+        """(owned by the alarm lane, source label), worked out once per distinct topic."""
+        facts = self._topics.get(topic)
+        if facts is None:
+            if len(self._topics) > 200_000:
+                self._topics.clear()  # a bound against a flood of made-up topics
+            facts = self._topics[topic] = (self.lanes.is_alarm(topic), source_label(topic, self.ctx.topic_prefix))
+        return facts
+
     def _on_publish(self, packet: wire.Publish) -> None:
         now = time.monotonic()
         topic = packet.topic
-        if self.lanes.is_alarm(topic):
+        alarm, label = self._topic_facts(topic)
+        if alarm:
             self.accumulator.add_passed_over(packet.packet_id, now)
             return
         message = Message(topic, packet.payload, datetime.now(UTC), packet.user_properties)
         result = parse_message(message, self.ctx)
         waiting = self.accumulator.add(message, result, packet.packet_id, now)
         tally = self._tally
-        tally[source_label(topic, self.ctx.topic_prefix)] += 1
+        tally[label] += 1
         if isinstance(result, Rejection):
             tally["!" + result.reason.value] += 1
         if waiting >= self.accumulator.max_messages:

@@ -243,3 +243,38 @@ def test_readyz_reports_each_part_and_sigterm_to_the_group_stops_cleanly(
     assert d.process.wait(30) == 0, d.log()[-3000:]
     assert "restarting it" not in d.log()
     d.process = None
+
+
+def test_a_broker_that_speaks_only_mqtt_311_is_served_through_the_fallback(tmp_path: Path, pg_url: str) -> None:
+    pytest.importorskip("amqtt")
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from relic_guard.embedded_fallback import AmqttBroker
+
+    broker = AmqttBroker()
+    broker.start()
+    d = Daemon(broker.url, pg_url, write_registry(tmp_path / "registry"), tmp_path / "daemon", workers=1,
+               extra_env={"RELIC_GUARD_MQTT_SHARED_SUBSCRIPTION": "false"})
+    try:
+        d.start()
+        assert "falling back to MQTT 3.1.1" in d.log()
+        pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="pub-311", protocol=mqtt.MQTTv311)
+        pub.username_pw_set(broker.username)
+        pub.connect("127.0.0.1", broker.port)
+        pub.loop_start()
+        t = now_ms()
+        infos = [pub.publish("relic/chengziya/env/th-1/telemetry",
+                             json.dumps({"ts": t + i, "values": {"temperature_c": 20 + i}}), qos=1) for i in range(50)]
+        infos.append(pub.publish("relic/chengziya/fire/panel-1/event",
+                                 json.dumps({"ts": t, "id": "f-311", "type": "fire_alarm"}), qos=1))
+        for info in infos:
+            info.wait_for_publish(10)
+        pub.disconnect()
+        pub.loop_stop()
+        wait_for(lambda: count(pg_url, "select count(*) from readings") == 50, what="telemetry via 3.1.1")
+        wait_for(lambda: count(pg_url, "select count(*) from events where event_key='f-311'") == 1,
+                 what="fire alarm via 3.1.1")
+    finally:
+        d.stop()
+        broker.stop()

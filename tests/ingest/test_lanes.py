@@ -51,6 +51,7 @@ def test_is_alarm_agrees_with_the_subscription_filters(levels: list[str]) -> Non
 def test_telemetry_filters_are_shared_unless_the_group_is_empty() -> None:
     assert telemetry_filters(MqttConfig())[0] == "$share/relic-guard/relic/#"
     assert telemetry_filters(MqttConfig(shared_group=""))[0] == "relic/#"
+    assert telemetry_filters(MqttConfig(shared_subscription=False))[0] == "relic/#"
     assert "frigate/events" not in telemetry_filters(MqttConfig(shared_group="", frigate_enabled=False))
 
 
