@@ -185,10 +185,12 @@ class EmbeddedMosquitto:
     base_dir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    # (CA file, certificate, key): listen with TLS instead of plain TCP.
+    tls_files: tuple[Path, Path, Path] | None = None
 
     @property
     def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
+        return f"{'mqtts' if self.tls_files else 'mqtt'}://127.0.0.1:{self.port}"
 
     @staticmethod
     def available() -> bool:
@@ -201,7 +203,11 @@ class EmbeddedMosquitto:
         data = self.base_dir / "mosquitto"
         data.mkdir(parents=True, exist_ok=True)
         conf = self.base_dir / "mosquitto.conf"
-        conf.write_text(MOSQUITTO_CONF.format(port=self.port, data=data), encoding="utf-8")
+        text = MOSQUITTO_CONF.format(port=self.port, data=data)
+        if self.tls_files is not None:
+            ca, cert, key = self.tls_files
+            text += f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\n"
+        conf.write_text(text, encoding="utf-8")
         if _is_root():
             # Mosquitto started as root drops to this user, who must own its files.
             with contextlib.suppress(KeyError):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import socket
 import ssl
 import threading
@@ -59,14 +60,17 @@ class WireClient:
         self.stop = stop
         self.name = name
         self._sock: socket.socket | None = None
-        self._send_lock = threading.Lock()
+        # One lock for reading and writing the socket: an SSL connection must not be read and
+        # written by two threads at once. The reader holds it only while data is waiting
+        # (select says so), so an acknowledgement waits at most for one buffer's read.
+        self._io_lock = threading.Lock()
         self._last_send = 0.0
         self.ready = False
         self.connects = 0
 
     # Sending ---------------------------------------------------------------------------------
     def _send(self, data: bytes) -> bool:
-        with self._send_lock:
+        with self._io_lock:
             sock = self._sock
             if sock is None:
                 return False
@@ -162,8 +166,8 @@ class WireClient:
         sock = self._open_socket()
         try:
             early = self._handshake(sock, decoder)
-            sock.settimeout(1.0)
-            with self._send_lock:
+            sock.settimeout(_HANDSHAKE_TIMEOUT_S)  # a guard: reads happen only when select says so
+            with self._io_lock:
                 self._sock = sock
             self.connects += 1
             self._send(wire.encode_subscribe(1, list(self.filters), v5=self.v5))
@@ -171,11 +175,16 @@ class WireClient:
                 return
             keepalive = float(self.cfg.keepalive_s)
             last_received = time.monotonic()
+            tls = isinstance(sock, ssl.SSLSocket)
             while not self.stop.is_set():
-                try:
-                    data = sock.recv(_RECV_BYTES)
-                except TimeoutError:
-                    data = None
+                data: bytes | None = None
+                waiting = tls and sock.pending() > 0  # type: ignore[attr-defined]
+                if not waiting:
+                    readable, _, _ = select.select([sock], [], [], 1.0)
+                    waiting = bool(readable)
+                if waiting:
+                    with self._io_lock:
+                        data = sock.recv(_RECV_BYTES)
                 now = time.monotonic()
                 if data is not None:
                     if not data:
@@ -189,7 +198,7 @@ class WireClient:
                     raise TimeoutError(f"nothing from the broker for {keepalive * 1.5:.0f} s")
             self._send(wire.encode_disconnect(v5=self.v5))
         finally:
-            with self._send_lock:
+            with self._io_lock:
                 self._sock = None
             self._set_ready(False)
             with contextlib.suppress(OSError):

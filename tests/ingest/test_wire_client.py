@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -120,3 +121,67 @@ def test_reconnects_after_the_broker_restarts(mosquitto: EmbeddedMosquitto) -> N
     session.close()
     assert session.ready_changes[:3] == [True, False, True]
     assert session.client.connects == 2
+
+
+def _make_certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1, made with the openssl command."""
+    import subprocess
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=relic-guard test CA",
+        "-keyout", "ca.key", "-out", "ca.crt")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr")
+    (folder / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n", encoding="utf-8")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+        "-extfile", "ext.cnf", "-out", "server.crt")
+    for name in ("ca.crt", "server.crt", "server.key"):
+        (folder / name).chmod(0o644)
+    return folder / "ca.crt", folder / "server.crt", folder / "server.key"
+
+
+def test_tls_connection_receives_and_acknowledges() -> None:
+    import os
+    import shutil
+    import tempfile
+
+    if shutil.which("openssl") is None:
+        pytest.fail("the openssl command is needed to make test certificates: apt-get install openssl")
+    base = Path(tempfile.mkdtemp(prefix="relic-guard-tls-"))
+    os.chmod(base, 0o755)
+    try:
+        ca, cert, key = _make_certificates(base)
+        broker = EmbeddedMosquitto(base_dir=base / "broker", tls_files=(ca, cert, key))
+        (base / "broker").mkdir()
+        broker.start()
+        try:
+            assert broker.url.startswith("mqtts://")
+            received: list[wire.Publish] = []
+            stop = threading.Event()
+            cfg = MqttConfig(url=broker.url, ca_file=ca, reconnect_min_s=0.2, reconnect_max_s=1.0)
+            client = WireClient(cfg, "tls-test", ["relic/#"], v5=True, on_publish=received.append, stop=stop)
+            thread = threading.Thread(target=client.run, daemon=True)
+            thread.start()
+            wait_for(lambda: client.ready, 10, "TLS subscription confirmed")
+
+            import paho.mqtt.client as mqtt
+            from paho.mqtt.enums import CallbackAPIVersion
+
+            pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="tls-pub", protocol=mqtt.MQTTv5)
+            pub.tls_set(ca_certs=str(ca))
+            pub.connect("127.0.0.1", broker.port)
+            pub.loop_start()
+            for i in range(300):
+                pub.publish("relic/chengziya/env/th-1/telemetry", f"{i}", qos=1)
+            wait_for(lambda: len(received) == 300, 15, "300 messages over TLS")
+            assert client.ack([p.packet_id for p in received])
+            pub.disconnect()
+            pub.loop_stop()
+            stop.set()
+            thread.join(5)
+            assert [p.payload for p in received] == [str(i).encode() for i in range(300)]
+        finally:
+            broker.stop()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
