@@ -28,22 +28,36 @@ ConfigOption = Annotated[
 ]
 
 
-def _prepare_metrics_dir() -> None:
+def _prepare_metrics_dir() -> Path | None:
+    """Point prometheus-client's multiprocess mode at an empty folder. Returns the folder when
+    it was made here (a temporary one, to remove at exit), None when the environment named it."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
         folder.mkdir(parents=True, exist_ok=True)
         for stale in folder.glob("*.db"):
             stale.unlink()
-        return
+        return None
     import tempfile
 
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="relic-guard-metrics-")
+    made = Path(tempfile.mkdtemp(prefix="relic-guard-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(made)
+    return made
 
 
 @app.command()
 def run(config: ConfigOption = None) -> None:
     """Run the daemon: ingest lanes, store, probes."""
-    _prepare_metrics_dir()
+    made_metrics_dir = _prepare_metrics_dir()
+    try:
+        _run(config)
+    finally:
+        if made_metrics_dir is not None:
+            import shutil
+
+            shutil.rmtree(made_metrics_dir, ignore_errors=True)
+
+
+def _run(config: Path | None) -> None:
     import asyncio
     import signal
 

@@ -51,7 +51,8 @@ rg_have() { command -v "$1" >/dev/null 2>&1; }
 
 # The names of the missing packages among the ones the given features need, on stdout.
 # Features: broker (mosquitto), broker-clients (mosquitto_sub/pub, for bench/), postgres (server
-# binaries and psql), node (nodejs + npm, for the TimescaleDB test group), python (3.11 + venv).
+# binaries and psql), node (nodejs + npm, for the TimescaleDB test group), openssl (the command, which
+# the TLS tests use to make throw-away certificates), python (3.11 + venv).
 rg_missing_packages() {
   local feature
   for feature in "$@"; do
@@ -68,6 +69,9 @@ rg_missing_packages() {
       node)
         rg_have node || echo nodejs
         rg_have npm || echo npm
+        ;;
+      openssl)
+        rg_have openssl || echo openssl
         ;;
       python)
         if [ ! -x .venv/bin/python ]; then

@@ -10,9 +10,12 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import psycopg
 import pytest
@@ -22,12 +25,28 @@ from relic_guard.embedded import EmbeddedMosquitto, EmbeddedPostgres
 _db_counter = itertools.count()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGTERM (`timeout`, a CI job cancelled, `kill`) stops the run like Ctrl-C does: the
+    fixtures' teardowns still run, so no PostgreSQL (which pg_ctl detaches), Mosquitto or
+    daemon process group outlives pytest. A second SIGTERM ends pytest at once."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (
+        signal.SIG_DFL,
+        None,
+    ):
+        signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
+
+
+def _terminate_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise KeyboardInterrupt(f"pytest got signal {signum}")
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[EmbeddedPostgres]:
     base = _world_traversable_dir("relic-guard-pg-")
     server = EmbeddedPostgres(base_dir=base, fast_unsafe=True)
-    server.start()
     try:
+        server.start()  # inside the try: a start cut short (timeout, Ctrl-C) is stopped all the same
         yield server
     finally:
         server.stop(mode="immediate")
@@ -57,8 +76,8 @@ def own_pg() -> Iterator[EmbeddedPostgres]:
     """A PostgreSQL of this test's own, for tests that stop and restart the server."""
     base = _world_traversable_dir("relic-guard-own-pg-")
     server = EmbeddedPostgres(base_dir=base, fast_unsafe=True)
-    server.start()
     try:
+        server.start()
         yield server
     finally:
         server.stop(mode="immediate")
@@ -70,8 +89,8 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedMosq
     base = tmp_path_factory.mktemp("mosquitto")
     os.chmod(base, 0o755)
     broker = EmbeddedMosquitto(base_dir=base)
-    broker.start()
     try:
+        broker.start()
         yield broker
     finally:
         broker.stop()

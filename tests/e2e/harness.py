@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -36,6 +37,24 @@ chengziya,th-1,env,thermo_hygrometer,展厅,300,
 lingyan-si,panel-1,fire,fire_panel,千佛殿,60,
 lingyan-si,th-1,env,thermo_hygrometer,千佛殿,300,
 """
+
+
+# Daemons started and not yet stopped or killed: each runs in a session of its own (so that a test
+# can signal its whole group), so nothing stops it when a test fails half-way or pytest exits.
+_live: list[subprocess.Popen[bytes]] = []
+
+
+def kill_leftover_daemons() -> int:
+    """SIGKILL the process group of every daemon a test left running; how many there were."""
+    killed = 0
+    while _live:
+        process = _live.pop()
+        if process.poll() is None:
+            killed += 1
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return killed
 
 
 def write_registry(folder: Path, extra_devices: str = "") -> Path:
@@ -89,8 +108,26 @@ class Daemon:
             env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         log.close()
+        _live.append(self.process)
         if wait_ready:
-            self.wait_ready(timeout_s)
+            try:
+                self.wait_ready(timeout_s)
+            except BaseException:
+                self._kill_group()
+                raise
+
+    def _kill_group(self) -> None:
+        if self.process is not None:
+            if self.process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+            self._forget()
+
+    def _forget(self) -> None:
+        if self.process in _live:
+            _live.remove(self.process)
+        self.process = None
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -130,11 +167,10 @@ class Daemon:
             try:
                 self.process.wait(timeout_s)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+                self._kill_group()
                 raise AssertionError(f"daemon did not stop on SIGTERM:\n{self.log()[-3000:]}") from None
         code = self.process.returncode
-        self.process = None
+        self._forget()
         return code
 
     def kill(self) -> None:
@@ -142,7 +178,7 @@ class Daemon:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
-        self.process = None
+        self._forget()
 
 
 class Publisher:

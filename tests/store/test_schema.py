@@ -48,7 +48,7 @@ def test_migrate_works_on_a_non_autocommit_connection(pg_url: str) -> None:
 def test_two_daemons_migrating_at_once_apply_each_file_once(pg_url: str) -> None:
     results: list[list[str]] = []
     errors: list[BaseException] = []
-    barrier = threading.Barrier(4)
+    barrier = threading.Barrier(4, timeout=30)
 
     def start_daemon() -> None:
         try:
@@ -58,11 +58,14 @@ def test_two_daemons_migrating_at_once_apply_each_file_once(pg_url: str) -> None
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=start_daemon) for _ in range(4)]
+    # daemon threads, joined with a limit: a migration that deadlocks fails the test and does not
+    # keep pytest from exiting
+    threads = [threading.Thread(target=start_daemon, daemon=True) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(60)
+    assert not any(t.is_alive() for t in threads), "a migration did not finish within 60 s"
     assert errors == []
     applied = sorted(name for names in results for name in names)
     assert applied == ["001_core.sql", "002_timeseries.native.sql"]
