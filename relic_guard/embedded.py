@@ -79,6 +79,8 @@ class EmbeddedPostgres:
     fast_unsafe: bool = False
     user: str = "postgres"
     bin_dir: Path | None = None
+    shared_buffers: str = "256MB"
+    max_wal_size: str = "2GB"
 
     @property
     def data_dir(self) -> Path:
@@ -114,6 +116,10 @@ class EmbeddedPostgres:
                     f"create it with `useradd --system {self.user}`"
                 ) from exc
             _chown_tree(self.base_dir, self.user)
+        self._initdb_and_configure("relic-guard embedded")
+
+    def _initdb_and_configure(self, label: str) -> None:
+        """initdb as the owning account, then our settings appended to postgresql.conf."""
         result = self._run_as_owner(
             [self._bin("initdb"), "-D", str(self.data_dir), "-U", self.user, "-A", "trust", "-E", "UTF8",
              "--locale=C.UTF-8", "--no-instructions"]
@@ -124,13 +130,13 @@ class EmbeddedPostgres:
             "listen_addresses = '127.0.0.1'",
             f"unix_socket_directories = '{self.base_dir}'",
             "max_connections = 100",
-            "shared_buffers = 256MB",
-            "max_wal_size = 2GB",
+            f"shared_buffers = {self.shared_buffers}",
+            f"max_wal_size = {self.max_wal_size}",
         ]
         if self.fast_unsafe:
             settings += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
         with (self.data_dir / "postgresql.conf").open("a", encoding="utf-8") as conf:
-            conf.write("\n# relic-guard embedded\n" + "\n".join(settings) + "\n")
+            conf.write(f"\n# {label}\n" + "\n".join(settings) + "\n")
 
     def start(self, timeout_s: float = 30.0) -> None:
         self.init()

