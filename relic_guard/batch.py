@@ -68,5 +68,26 @@ class Batch:
         return self.messages
 
     @property
+    def rows(self) -> int:
+        return len(self.telemetry) + len(self.events) + len(self.statuses) + len(self.quarantine)
+
+    def halves(self) -> tuple[Batch, Batch]:
+        """Split the records in two, cutting the sequence telemetry, events, statuses, quarantine
+        at its middle (so each half is smaller whenever there are two records or more), to find
+        the one record a database refuses without setting the whole batch aside. Message counts
+        follow the rows."""
+        first, second = Batch(), Batch()
+        left = self.rows // 2
+        for name in ("telemetry", "events", "statuses", "quarantine"):
+            items = getattr(self, name)
+            cut = min(left, len(items))
+            getattr(first, name).extend(items[:cut])
+            getattr(second, name).extend(items[cut:])
+            left -= cut
+        first.messages = round(self.messages * first.rows / self.rows) if self.rows else 0
+        second.messages = self.messages - first.messages
+        return first, second
+
+    @property
     def empty(self) -> bool:
         return not (self.telemetry or self.events or self.statuses or self.quarantine)

@@ -132,7 +132,7 @@ class AlarmLane:
         started = time.perf_counter()
         while True:
             try:
-                await asyncio.to_thread(self.sink.write, batch)
+                await asyncio.to_thread(self.sink.write_or_set_aside, batch)
                 break
             except SpoolFull:
                 metrics.SPOOL_FULL.inc()

@@ -184,7 +184,9 @@ class TelemetryWorker:
         started = time.perf_counter()
         while True:
             try:
-                sink.write(pending.batch)
+                # A record the database refuses for its content (not an outage) is kept on
+                # disk for an operator and acknowledged: it cannot stop the lane.
+                sink.write_or_set_aside(pending.batch)
                 break
             except SpoolFull:
                 # Nothing is acknowledged, so the broker keeps everything: ingestion

@@ -160,6 +160,24 @@ class DurableSink:
                         raise StoreError(f"database refused the batch: {_reason(exc)}") from exc
             return self._append(batch)
 
+    def write_or_set_aside(self, batch: Batch) -> int:
+        """`write`, but when the database refuses the batch for its content (StoreError), find
+        the refused records by halving the batch, write the rest, and keep only the refused
+        ones on disk (`<spool>/rejected/`) with the reason, so one bad record neither stops
+        ingestion nor takes good records with it. Returns the number of records set aside.
+        Raises SpoolFull and SpoolError as `write` does."""
+        try:
+            self.write(batch)
+            return 0
+        except StoreError as exc:
+            if batch.rows <= 1:
+                with self._lock:
+                    path = self.spool.dead_letter(batch, str(exc))
+                log.error("the database refused a record (%s); set aside in %s", exc, path)
+                return batch.rows
+        first, second = batch.halves()
+        return self.write_or_set_aside(first) + self.write_or_set_aside(second)
+
     def _write_direct(self, batch: Batch) -> None:
         fresh = self._conn is None
         conn = self._connection()

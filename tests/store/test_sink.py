@@ -131,6 +131,29 @@ def test_a_refused_batch_raises_store_error_and_is_not_spooled(pg_url: str, tmp_
         assert sink.write(make_batch(1, start=5)) == Durability.DATABASE
 
 
+def test_a_refused_record_is_isolated_and_set_aside_while_the_rest_is_written(pg_url: str, tmp_path: Path) -> None:
+    from relic_guard.spool import decode_batch
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        migrate(conn)
+        conn.execute("ALTER TABLE readings ADD CONSTRAINT plausible CHECK (value < 1000)")
+    with DurableSink(pg_url, Spool(tmp_path, QUOTA, "w-iso"), connect_timeout_s=2, worker="w-iso") as sink:
+        batch = make_batch(40, n_events=3, n_quarantine=2)
+        good = batch.telemetry[17]
+        batch.telemetry[17] = type(good)(site="s1", device="d1", source=good.source, ts=good.ts,
+                                         values={"temperature_c": 5000.0, "humidity_pct": 50.0})
+        assert sink.write_or_set_aside(batch) == 1
+    with psycopg.connect(pg_url) as conn:
+        assert count_rows(conn, "readings") == 39 * 2
+        assert count_rows(conn, "events") == 3
+        assert count_rows(conn, "quarantine") == 2
+    rejected = sorted((tmp_path / "rejected").glob("*.seg"))
+    assert len(rejected) == 1
+    kept = decode_batch(rejected[0].read_bytes()[8:])
+    assert [t.values["temperature_c"] for t in kept.telemetry] == [5000.0]
+    assert "plausible" in rejected[0].with_suffix(".txt").read_text(encoding="utf-8")
+
+
 def test_a_spooled_batch_the_database_refuses_is_set_aside(
     pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
