@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import msgspec
+
 from sensors.model import MAX_JSON_BYTES, Event, Frame, Record, RejectReason, StatusChange, Telemetry
 
 
@@ -52,14 +54,22 @@ class Batch:
     # How many MQTT messages this batch accounts for (rows may be more or fewer).
     messages: int = 0
 
-    def add_records(self, records: list[Record]) -> None:
+    def add_records(self, records: list[Record], received_at: datetime | None = None) -> None:
+        """Add what one message produced; events and status changes are stamped with the
+        message's receive time (telemetry is not: no one audits when a reading arrived)."""
         for record in records:
             if isinstance(record, Telemetry):
                 self.telemetry.append(record)
-            elif isinstance(record, Event):
-                self.events.append(record)
-            elif isinstance(record, StatusChange):
-                self.statuses.append(record)
+            elif isinstance(record, Event | StatusChange):
+                stamped = (
+                    msgspec.structs.replace(record, received_at=received_at)
+                    if received_at is not None and record.received_at is None
+                    else record
+                )
+                if isinstance(stamped, Event):
+                    self.events.append(stamped)
+                else:
+                    self.statuses.append(stamped)
             elif isinstance(record, Frame):
                 # Frames feed the video analyzer and are not rows; the message still counts.
                 pass

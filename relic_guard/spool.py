@@ -101,13 +101,23 @@ def _scrub(value: Any) -> Any:
     return value
 
 
+def _us_or_none(moment: datetime | None) -> int | None:
+    return None if moment is None else _us(moment)
+
+
+def _dt_or_none(rest: list[int | None]) -> datetime | None:
+    # Records spooled before the receive time was kept have no such field.
+    return _dt(rest[0]) if rest and rest[0] is not None else None
+
+
 def encode_batch(batch: Batch) -> bytes:
     """The batch as a msgpack array of plain tuples:
 
     (format, messages, telemetry, events, statuses, quarantine) where
       telemetry  = (site, device, source, ts_us, {metric: value}, ts_from_receive, {tag: text})
-      event      = (site, device, source, type, ts_us, event_key, zone|nil, clear, {attrs}, ts_from_receive)
-      status     = (site, device, source, online, ts_us, ts_from_receive)
+      event      = (site, device, source, type, ts_us, event_key, zone|nil, clear, {attrs}, ts_from_receive,
+                    received_at_us|nil)
+      status     = (site, device, source, online, ts_us, ts_from_receive, received_at_us|nil)
       quarantine = (topic, payload bytes, payload_size, received_at_us, reason, detail)
     """
     plain = (
@@ -116,9 +126,9 @@ def encode_batch(batch: Batch) -> bytes:
         [(t.site, t.device, str(t.source), _us(t.ts), dict(t.values), t.ts_from_receive, dict(t.tags))
          for t in batch.telemetry],
         [(e.site, e.device, str(e.source), e.type, _us(e.ts), e.event_key, e.zone, e.clear,
-          dict(e.attrs), e.ts_from_receive)
+          dict(e.attrs), e.ts_from_receive, _us_or_none(e.received_at))
          for e in batch.events],
-        [(s.site, s.device, str(s.source), s.online, _us(s.ts), s.ts_from_receive)
+        [(s.site, s.device, str(s.source), s.online, _us(s.ts), s.ts_from_receive, _us_or_none(s.received_at))
          for s in batch.statuses],
         [(q.topic, q.payload, q.payload_size, _us(q.received_at), str(q.reason), q.detail)
          for q in batch.quarantine],
@@ -143,13 +153,14 @@ def decode_batch(body: bytes) -> Batch:
             ],
             events=[
                 Event(site=site, device=device, source=Source(source), type=type_, ts=_dt(ts),
-                      event_key=key, zone=zone, clear=clear, attrs=attrs, ts_from_receive=from_receive)
-                for site, device, source, type_, ts, key, zone, clear, attrs, from_receive in events
+                      event_key=key, zone=zone, clear=clear, attrs=attrs, ts_from_receive=from_receive,
+                      received_at=_dt_or_none(received))
+                for site, device, source, type_, ts, key, zone, clear, attrs, from_receive, *received in events
             ],
             statuses=[
                 StatusChange(site=site, device=device, source=Source(source), online=online, ts=_dt(ts),
-                             ts_from_receive=from_receive)
-                for site, device, source, online, ts, from_receive in statuses
+                             ts_from_receive=from_receive, received_at=_dt_or_none(received))
+                for site, device, source, online, ts, from_receive, *received in statuses
             ],
             quarantine=[
                 Quarantined(topic=topic, payload=payload, payload_size=size, received_at=_dt(received),

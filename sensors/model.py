@@ -97,6 +97,9 @@ class Event(msgspec.Struct, frozen=True):
     # The remaining contract fields (component, description, score, snapshot, lat, lon, …).
     attrs: Mapping[str, object] = msgspec.field(default_factory=dict)
     ts_from_receive: bool = False
+    # When relic-guard received the message (set by the ingest lane, not the adapter): the
+    # record of who learned what when starts here.
+    received_at: datetime | None = None
 
 
 class StatusChange(msgspec.Struct, frozen=True):
@@ -108,6 +111,7 @@ class StatusChange(msgspec.Struct, frozen=True):
     online: bool
     ts: datetime
     ts_from_receive: bool = True
+    received_at: datetime | None = None
 
 
 class Frame(msgspec.Struct, frozen=True, gc=False):

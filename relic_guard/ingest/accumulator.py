@@ -41,7 +41,7 @@ class BatchAccumulator:
                     quarantined(msg.topic, msg.payload, msg.received_at, result.reason, result.detail)
                 )
             else:
-                pending.batch.add_records(result)
+                pending.batch.add_records(result, msg.received_at)
             pending.batch.messages += 1
             if ack_id:
                 pending.ack_ids.append(ack_id)

@@ -125,7 +125,7 @@ class AlarmLane:
                     consumer(record)
                 except Exception:
                     log.exception("alarm consumer %r failed on %s; the record is still stored", consumer, record)
-        batch.add_records(result)
+        batch.add_records(result, msg.received_at)
         self.handled += 1
 
     async def _make_durable(self, batch: Batch) -> None:

@@ -63,13 +63,15 @@ ON CONFLICT DO NOTHING
 """
 
 _INSERT_EVENTS: Final = """
-INSERT INTO events (ts, site_id, device_id, source, type, zone, clear, event_key, attrs, ts_from_receive)
+INSERT INTO events (ts, site_id, device_id, source, type, zone, clear, event_key, attrs, ts_from_receive,
+                    received_at)
 SELECT DISTINCT ON (site_id, device_id, event_key, ts)
-       ts, site_id, device_id, source, type, zone, clear, event_key, attrs::jsonb, ts_from_receive
+       ts, site_id, device_id, source, type, zone, clear, event_key, attrs::jsonb, ts_from_receive,
+       coalesce(received_at, now())
 FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-            %s::bool[], %s::text[], %s::text[], %s::bool[])
+            %s::bool[], %s::text[], %s::text[], %s::bool[], %s::timestamptz[])
      WITH ORDINALITY AS s(ts, site_id, device_id, source, type, zone, clear, event_key, attrs,
-                          ts_from_receive, ord)
+                          ts_from_receive, received_at, ord)
 ORDER BY site_id, device_id, event_key, ts, ord
 ON CONFLICT DO NOTHING
 """
@@ -237,6 +239,7 @@ def _insert_events(
     key: list[str] = []
     attrs: list[str] = []
     from_receive: list[bool] = []
+    received: list[datetime | None] = []
     for e in events:
         ts.append(e.ts)
         site.append(e.site)
@@ -248,6 +251,7 @@ def _insert_events(
         key.append(clean_text(e.event_key))
         attrs.append(attrs_json(e.attrs))
         from_receive.append(e.ts_from_receive)
+        received.append(e.received_at)
     for s in statuses:
         ts.append(s.ts)
         site.append(s.site)
@@ -259,7 +263,8 @@ def _insert_events(
         key.append(status_event_key(s))
         attrs.append("{}")
         from_receive.append(s.ts_from_receive)
-    cur.execute(_INSERT_EVENTS, (ts, site, device, source, kind, zone, clear, key, attrs, from_receive))
+        received.append(s.received_at)
+    cur.execute(_INSERT_EVENTS, (ts, site, device, source, kind, zone, clear, key, attrs, from_receive, received))
     return len(ts), max(cur.rowcount, 0)
 
 

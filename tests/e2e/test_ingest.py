@@ -178,6 +178,7 @@ def test_database_outage_spools_and_replays_in_full(
         wait_for(lambda: "ALARM fire_alarm at site chengziya" in d.log(), what="alarm logged while DB down")
         wait_for(lambda: any(p.stat().st_size > 0 for p in (tmp_path / "daemon" / "spool").rglob("*") if p.is_file()),
                  what="spool written")
+        back_at = time.time()
         own_pg.start()
         pub.publish_many(stream)
         pub.close()
@@ -185,6 +186,9 @@ def test_database_outage_spools_and_replays_in_full(
         # the alarm lane's spool replays on its own cycle
         wait_for(lambda: count(url, "select count(*) from events where event_key='fire-out'") == 1,
                  what="alarm record replayed")
+        # the record keeps the moment the alarm was received, not the moment it was replayed
+        received = count(url, "select extract(epoch from received_at)::bigint from events where event_key='fire-out'")
+        assert received < back_at
         assert "database unreachable" in d.log()
     finally:
         d.stop()
