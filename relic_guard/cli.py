@@ -135,6 +135,49 @@ def demo(
     raise typer.Exit(run_demo(sites=sites, rate_msgs_s=rate, http_listen=http, data_dir=data_dir, seed=seed))
 
 
+audit_app = typer.Typer(help="The audit trail (全过程记录).", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(config: ConfigOption = None) -> None:
+    """Check the audit trail's hash chain: report any entry edited, deleted or cut from the end."""
+    import psycopg
+
+    from relic_guard.audit import AuditKeyError, load_or_create_key, verify
+    from relic_guard.config_load import load_config
+    from relic_guard.errors import ConfigError
+
+    try:
+        cfg = load_config(config, os.environ)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(f"relic-guard: {problem}", err=True)
+        raise typer.Exit(2) from exc
+    if cfg.database.url is None:
+        typer.echo("relic-guard: no database configured; set RELIC_GUARD_DATABASE_URL", err=True)
+        raise typer.Exit(2)
+    if not cfg.audit.key_file.exists():
+        typer.echo(f"relic-guard: the audit key {cfg.audit.key_file} is missing; restore it from your backup "
+                   "or point [audit] key_file at it", err=True)
+        raise typer.Exit(2)
+    try:
+        key = load_or_create_key(cfg.audit.key_file)
+        with psycopg.connect(cfg.database.url, connect_timeout=10) as conn:
+            report = verify(conn, key)
+    except (AuditKeyError, psycopg.Error) as exc:
+        typer.echo(f"relic-guard: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if report.intact:
+        typer.echo(f"audit trail intact: {report.checked} entries, head {report.head_seq} "
+                   f"({report.head_hash[:16]}…)")
+        return
+    typer.echo(f"AUDIT TRAIL DAMAGED: {len(report.problems)} problems in {report.checked} entries", err=True)
+    for problem in report.problems:
+        typer.echo(f"  {problem}", err=True)
+    raise typer.Exit(1)
+
+
 @app.command()
 def version() -> None:
     """Print the version."""

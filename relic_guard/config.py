@@ -80,6 +80,13 @@ class SpoolConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AuditConfig:
+    # The secret that keys the audit trail's hash chain: without it, rows cannot be rewritten
+    # and re-chained unnoticed. Created (mode 0600) at first use when missing; back it up.
+    key_file: Path = Path("var/audit.key")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -87,6 +94,7 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     spool: SpoolConfig = field(default_factory=SpoolConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     # Folder holding sites.csv / devices.csv (or .xlsx).
     registry_dir: Path = Path("config")
     # The file this configuration came from (None: built-in defaults).

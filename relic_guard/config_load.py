@@ -40,6 +40,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from relic_guard.config import (
+    AuditConfig,
     Config,
     DatabaseConfig,
     HttpConfig,
@@ -63,6 +64,7 @@ _SECTIONS: Final[dict[str, type[Any]]] = {
     "ingest": IngestConfig,
     "store": StoreConfig,
     "spool": SpoolConfig,
+    "audit": AuditConfig,
 }
 # Keys of `Config` that are not settable: filled in by the loader.
 _NOT_SETTABLE: Final = frozenset({"source_file"})

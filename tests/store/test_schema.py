@@ -13,6 +13,9 @@ from relic_guard.store import schema
 from relic_guard.store.schema import applied_migrations, load_migrations, migrate, store_mode
 
 
+# Every shipped migration, as applied to a database without TimescaleDB.
+SHIPPED_NATIVE = [m.files["native"] for m in load_migrations()]
+
 def test_shipped_migrations_are_ordered_and_complete() -> None:
     migrations = load_migrations()
     assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
@@ -24,7 +27,7 @@ def test_shipped_migrations_are_ordered_and_complete() -> None:
 def test_migrate_applies_once_then_nothing(pg_url: str) -> None:
     with psycopg.connect(pg_url, autocommit=True) as conn:
         first = migrate(conn)
-        assert first == ["001_core.sql", "002_timeseries.native.sql"]
+        assert first == SHIPPED_NATIVE
         assert migrate(conn) == []
         assert [name for _, name in applied_migrations(conn)] == first
         assert store_mode(conn) == "native"
@@ -39,7 +42,7 @@ def test_migrate_applies_once_then_nothing(pg_url: str) -> None:
 
 def test_migrate_works_on_a_non_autocommit_connection(pg_url: str) -> None:
     with psycopg.connect(pg_url) as conn:
-        assert migrate(conn) == ["001_core.sql", "002_timeseries.native.sql"]
+        assert migrate(conn) == SHIPPED_NATIVE
         assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     with psycopg.connect(pg_url, autocommit=True) as conn:
         assert migrate(conn) == []
@@ -68,15 +71,16 @@ def test_two_daemons_migrating_at_once_apply_each_file_once(pg_url: str) -> None
     assert not any(t.is_alive() for t in threads), "a migration did not finish within 60 s"
     assert errors == []
     applied = sorted(name for names in results for name in names)
-    assert applied == ["001_core.sql", "002_timeseries.native.sql"]
+    assert applied == SHIPPED_NATIVE
 
 
 def test_a_failing_migration_names_its_file_and_line_and_leaves_nothing_behind(
     pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shipped = load_migrations()
-    broken = schema.Migration(version=3, name="broken", files={"native": "003_broken.sql",
-                                                                   "timescale": "003_broken.sql"})
+    broken_version = shipped[-1].version + 1
+    broken = schema.Migration(version=broken_version, name="broken",
+                              files={"native": "003_broken.sql", "timescale": "003_broken.sql"})
     real_read = schema._read
 
     def read(name: str) -> str:
@@ -93,7 +97,7 @@ def test_a_failing_migration_names_its_file_and_line_and_leaves_nothing_behind(
         assert "003_broken.sql line 3" in message
         assert 'type "nosuchtype" does not exist' in message
         # The earlier migrations are committed, the failed one entirely rolled back.
-        assert [v for v, _ in applied_migrations(conn)] == [1, 2]
+        assert [v for v, _ in applied_migrations(conn)] == [m.version for m in shipped]
         assert conn.execute("SELECT to_regclass('fine_so_far')").fetchone() == (None,)
 
 
