@@ -512,6 +512,8 @@ class _WorkerSpec:
     client_id: str
     window: int
     paced: bool
+    # MQTT 5, or 3.1.1 for a broker that refuses 5 (amqtt).
+    protocol: int = mqtt.MQTTv5
 
 
 def _publish_worker(spec: _WorkerSpec, work: Any, results: Any, counters: Any, stop: Any) -> None:
@@ -529,7 +531,7 @@ def _publish_worker(spec: _WorkerSpec, work: Any, results: Any, counters: Any, s
 
 def _publish_worker_body(spec: _WorkerSpec, work: Any, results: Any, counters: Any, stop: Any) -> None:
     index, address, window, paced = spec.index, spec.address, spec.window, spec.paced
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=spec.client_id, protocol=mqtt.MQTTv5)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=spec.client_id, protocol=spec.protocol)  # type: ignore[arg-type]
     if address.username is not None:
         client.username_pw_set(address.username, address.password)
     if address.tls:
@@ -647,6 +649,10 @@ def publish(
     address = parse_broker_url(url)
     if total is None and isinstance(messages, Sized):
         total = len(messages)
+    from relic_guard.config import MqttConfig
+    from relic_guard.ingest.worker import negotiate_protocol
+
+    protocol = negotiate_protocol(MqttConfig(url=url))
     ctx = multiprocessing.get_context("spawn")
     counters = ctx.Array("q", 2 * processes, lock=False)
     # A lock-free flag, not an Event: a process killed while holding an Event's lock
@@ -659,7 +665,7 @@ def publish(
         ctx.Process(
             target=_publish_worker,
             args=(
-                _WorkerSpec(i, address, f"{tag}-{i}", window, rate_msgs_s > 0),
+                _WorkerSpec(i, address, f"{tag}-{i}", window, rate_msgs_s > 0, protocol),
                 queues[i], results, counters, stop,
             ),
             name=f"relic-sim-publisher-{i}",

@@ -344,3 +344,36 @@ def test_publish_says_when_the_broker_is_not_there() -> None:
 
     with pytest.raises((SimulateError, ConnectionError)):
         publish(f"mqtt://127.0.0.1:{free_port()}", _plan(duration=1.0), rate_msgs_s=0, processes=1)
+
+
+def test_publish_falls_back_to_mqtt_311_for_a_broker_that_refuses_5() -> None:
+    pytest.importorskip("amqtt")
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from relic_guard.embedded_fallback import AmqttBroker
+
+    broker = AmqttBroker()
+    broker.start()
+    received: list[bytes] = []
+    subscribed = threading.Event()
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="sim-311-sub", protocol=mqtt.MQTTv311)
+    sub.username_pw_set(broker.username)
+    sub.on_message = lambda _c, _u, msg: received.append(msg.payload)
+    sub.on_subscribe = lambda *_a: subscribed.set()
+    try:
+        sub.connect("127.0.0.1", broker.port)
+        sub.loop_start()
+        sub.subscribe("relic/#", qos=1)
+        assert subscribed.wait(5)
+        plan = list(islice(plan_traffic(2, 100.0, None, 3, "steady", "relic", start_ms=1_764_208_800_000), 200))
+        report = publish(broker.url, plan, rate_msgs_s=0, processes=1, window=100, progress=False)
+        assert report.acked == 200
+        deadline = time.monotonic() + 10
+        while len(received) < 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sorted(received) == sorted(payload for _, _, payload in plan)
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+        broker.stop()
