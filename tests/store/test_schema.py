@@ -12,7 +12,6 @@ from relic_guard.errors import MigrationError
 from relic_guard.store import schema
 from relic_guard.store.schema import applied_migrations, load_migrations, migrate, store_mode
 
-
 # Every shipped migration, as applied to a database without TimescaleDB.
 SHIPPED_NATIVE = [m.files["native"] for m in load_migrations()]
 
