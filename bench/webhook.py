@@ -4,7 +4,7 @@
 
 Latency is measured from `deliver()` being called to the receiver having the request
 (its arrival stamp), and to `deliver()` returning; p50/p99 in ms. This is the channel's share
-of the issue #3 budget (fire alarm published → webhook received, p99 ≤ 50 ms); the receiver is
+of the alarm latency budget (fire alarm published → webhook received, p99 ≤ 50 ms); the receiver is
 a plain `http.server` thread, so the numbers are an upper bound on the channel's own cost.
 """
 

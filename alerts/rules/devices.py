@@ -1,7 +1,7 @@
 """Device health: offline after `heartbeat_s` of silence, or on an `offline` status; and
 one "site unreachable" alert instead of a storm when a whole site goes dark.
 
-Cost model (issue 3: 100k devices, O(1) per heartbeat, no scan per tick):
+Cost model (the target: 100k devices, O(1) per heartbeat, no scan per tick):
 - `seen` (every record from a device, of any kind: an event, a reading, a status, a
   frame; keep-alives the broker answers never reach us, so they cannot hide a dead
   device) is one dict look-up and one attribute write.
