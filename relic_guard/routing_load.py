@@ -33,13 +33,14 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, TypeVar
 
 from alerts.escalation import EscalationPolicy, EscalationStep, PolicyTable
 from alerts.grouping import DEFAULT_WAIT_S
 from alerts.maintenance import MaintenanceWindow, WindowKind
 from alerts.model import Audience, Category, Severity
 from alerts.routing import CHANNEL_KINDS, ChannelTarget, Directory, Recipient, RouteMatch, RoutingRule
+from alerts.routing import Site as SiteFacts
 from relic_guard.config_load import mask_url
 from relic_guard.errors import ConfigError
 
@@ -119,17 +120,6 @@ class RoutingConfig:
     source_file: Path | None = None
     # Where things were written, for the registry cross-check: ("route", 0) -> "file:12".
     locations: Mapping[Path_, str] = field(default_factory=lambda: MappingProxyType({}))
-
-
-class SiteFacts(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def district(self) -> str: ...
-    @property
-    def level(self) -> str: ...
-    @property
-    def custodians(self) -> tuple[str, ...]: ...
 
 
 # Problems ------------------------------------------------------------------------------
