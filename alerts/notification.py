@@ -8,13 +8,59 @@ clock at the site.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, tzinfo
-from typing import Protocol
-from zoneinfo import ZoneInfo
+from typing import Final, Protocol
 
 from alerts.model import Alert, NotifyEvent
+from alerts.rules.common import SHANGHAI
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+# The words every channel shows a person, one table so that an IM message, an e-mail and a
+# phone notification about the same alert never disagree.
+SEVERITY_LABELS: Final[Mapping[str, str]] = {
+    "critical": "紧急",
+    "major": "严重",
+    "minor": "一般",
+    "warning": "预警",
+    "info": "提示",
+}
+CATEGORY_LABELS: Final[Mapping[str, str]] = {
+    "fire": "火警",
+    "security": "安防",
+    "device": "设备",
+    "environment": "环境",
+    "video": "视频",
+    "drone": "无人机",
+    "patrol": "巡查",
+}
+STATUS_LABELS: Final[Mapping[str, str]] = {
+    "open": "待响应",
+    "acknowledged": "已响应",
+    "resolved": "已解除",
+    "false_alarm": "误报",
+}
+EVENT_LABELS: Final[Mapping[str, str]] = {
+    "alert.opened": "新告警",
+    "alert.escalated": "告警升级",
+    "alert.reminder": "告警提醒（仍未响应）",
+    "alert.acknowledged": "告警已响应",
+    "alert.resolved": "告警已解除",
+}
+
+
+def wall_clock_text(value: object, tz: tzinfo = SHANGHAI) -> str:
+    """An RFC 3339 time from a notification body as `2026-11-27 10:00:00（北京时间）`; text that is
+    not such a time (or has no offset: no way to know its wall clock) comes back as given."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not text:
+        return ""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if moment.utcoffset() is None:
+        return text
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") + "（北京时间）"
 
 
 class SiteCard(Protocol):

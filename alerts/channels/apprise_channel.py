@@ -40,11 +40,10 @@ import logging
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Final
 
 from alerts.channels.base import Delivery, DeliveryEvent, DeliveryResult
-from alerts.channels.webhook import CHINA_STANDARD_TIME
+from alerts.notification import CATEGORY_LABELS, EVENT_LABELS, SEVERITY_LABELS, wall_clock_text
 
 with warnings.catch_warnings():
     # apprise's e-mail plugin imports the stdlib `imghdr` (deprecated since 3.11; apprise shims it
@@ -61,29 +60,6 @@ log = logging.getLogger(__name__)
 SECRET_PLACEHOLDER: Final = "{secret}"
 MAX_REASON_CHARS: Final = 300
 
-SEVERITY_LABELS: Final[Mapping[str, str]] = {
-    "critical": "紧急",
-    "major": "重要",
-    "minor": "次要",
-    "warning": "预警",
-    "info": "提示",
-}
-CATEGORY_LABELS: Final[Mapping[str, str]] = {
-    "fire": "火情",
-    "security": "安防",
-    "device": "设备",
-    "environment": "环境",
-    "video": "视频",
-    "drone": "无人机",
-    "patrol": "巡查",
-}
-EVENT_LABELS: Final[Mapping[str, str]] = {
-    "alert.opened": "新告警",
-    "alert.escalated": "告警升级",
-    "alert.reminder": "告警提醒",
-    "alert.acknowledged": "已确认",
-    "alert.resolved": "已解除",
-}
 ACK_EVENTS: Final = frozenset({"alert.opened", "alert.escalated", "alert.reminder"})
 """Events whose message carries the acknowledge link (the alert still waits for someone)."""
 
@@ -104,16 +80,7 @@ def _text(value: object) -> str:
 
 def format_local_time(value: object) -> str:
     """An RFC 3339 time as `2026-11-27 10:00:00（北京时间）`; unreadable text as it came."""
-    text = _text(value)
-    if not text:
-        return ""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return text
-    if moment.tzinfo is None:
-        return text  # no offset: we cannot say which wall clock it means
-    return moment.astimezone(CHINA_STANDARD_TIME).strftime("%Y-%m-%d %H:%M:%S") + "（北京时间）"
+    return wall_clock_text(value)
 
 
 def _notify_type(event: DeliveryEvent, severity: str) -> str:

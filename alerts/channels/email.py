@@ -54,6 +54,7 @@ from alerts.channels.webhook import (
     encode_body,
     format_sent_at,
 )
+from alerts.notification import CATEGORY_LABELS, EVENT_LABELS, SEVERITY_LABELS, STATUS_LABELS, wall_clock_text
 
 log = logging.getLogger(__name__)
 
@@ -61,35 +62,6 @@ SUBJECT_PREFIX: Final = "[relic-guard]"
 MAX_REASON_CHARS: Final = 200
 """How much of a server's refusal goes into the result's status (operators see it)."""
 
-SEVERITY_LABELS: Final[Mapping[str, str]] = {
-    "critical": "紧急",
-    "major": "严重",
-    "minor": "一般",
-    "warning": "警告",
-    "info": "提示",
-}
-CATEGORY_LABELS: Final[Mapping[str, str]] = {
-    "fire": "火警",
-    "security": "安防",
-    "device": "设备",
-    "environment": "环境",
-    "video": "视频",
-    "drone": "无人机",
-    "patrol": "巡查",
-}
-STATUS_LABELS: Final[Mapping[str, str]] = {
-    "open": "待响应",
-    "acknowledged": "已响应",
-    "resolved": "已解除",
-    "false_alarm": "误报",
-}
-EVENT_LABELS: Final[Mapping[str, str]] = {
-    "alert.opened": "新告警",
-    "alert.escalated": "告警升级",
-    "alert.reminder": "告警提醒（仍未响应）",
-    "alert.acknowledged": "告警已响应",
-    "alert.resolved": "告警已解除",
-}
 URGENT_SEVERITIES: Final = frozenset({"critical", "major"})
 
 
@@ -145,14 +117,7 @@ def subject_for(event: str, body: Mapping[str, object]) -> str:
 
 def _cst_time(value: object) -> str:
     """An RFC 3339 time from the body shown in China Standard Time; as given when it is not one."""
-    text = _text(value)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return text
-    if moment.utcoffset() is None:
-        return text
-    return moment.astimezone(CHINA_STANDARD_TIME).strftime("%Y-%m-%d %H:%M:%S") + "（北京时间）"
+    return wall_clock_text(value)
 
 
 def _labelled(value: object, labels: Mapping[str, str]) -> str:

@@ -20,7 +20,7 @@ from tests.alerts_channels.test_channel_contract import BODY
 EXPECTED_TITLE = "【紧急·新告警】大成殿 烟感报警（未确认）"
 EXPECTED_LINES = [
     "站点：曲阜孔庙（曲阜市）",
-    "类别：火情 · 级别：紧急",
+    "类别：火警 · 级别：紧急",
     "时间：2026-11-27 10:00:00（北京时间）",
     "设备：fire-panel-01",
     "确认：https://relic.example/ack/xyz",
@@ -60,7 +60,7 @@ async def test_form_schema_too(harness: AppriseHarness) -> None:
 
 
 async def test_closing_events_drop_the_acknowledge_link(harness: AppriseHarness) -> None:
-    for event, label in (("alert.resolved", "已解除"), ("alert.acknowledged", "已确认")):
+    for event, label in (("alert.resolved", "告警已解除"), ("alert.acknowledged", "告警已响应")):
         message = render_message(harness.delivery(delivery_id=f"d-{event}", event=event, body=BODY))
         assert message.title == f"【紧急·{label}】大成殿 烟感报警（未确认）"
         assert "确认：https://" not in message.body
@@ -84,7 +84,7 @@ def test_times_are_shown_on_the_shanghai_wall_clock() -> None:
 def test_a_sparse_body_still_renders() -> None:
     delivery = Delivery(delivery_id="d-s", event="alert.reminder", recipient="r", target="json://x", body={})
     message = render_message(delivery)
-    assert message.title == "【告警提醒】告警"
+    assert message.title == "【告警提醒（仍未响应）】告警"
     assert message.body == "编号：d-s"
     odd = Delivery(
         delivery_id="d-o",
