@@ -81,7 +81,19 @@ class FixedClock:
         return self.now
 
 
-class WebhookHarness:
+class _HttpReceiverFaults:
+    """Transient failures and stalls, the same for every channel that talks HTTP to the receiver."""
+
+    receiver: Receiver
+
+    def fail_transiently(self, times: int) -> None:
+        self.receiver.script(*[Reply(status=503) for _ in range(times)])
+
+    def stall_next(self, seconds: float) -> None:
+        self.receiver.script(Reply(delay_s=seconds))
+
+
+class WebhookHarness(_HttpReceiverFaults):
     name = "webhook"
     knows_permanent_failures = True
     secret = b"whsec-\xe7\x81\xab-0123456789"
@@ -117,12 +129,6 @@ class WebhookHarness:
 
     def refuse_permanently(self) -> None:
         self.receiver.script(Reply(status=410, body=b"gone"))
-
-    def fail_transiently(self, times: int) -> None:
-        self.receiver.script(*[Reply(status=503) for _ in range(times)])
-
-    def stall_next(self, seconds: float) -> None:
-        self.receiver.script(Reply(delay_s=seconds))
 
     def received(self) -> list[Received]:
         out = []
@@ -226,7 +232,7 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-class AppriseHarness:
+class AppriseHarness(_HttpReceiverFaults):
     """Apprise's `json://` schema POSTing to the local receiver (`{"title", "message", …}`).
 
     apprise cannot tell a permanent refusal from a passing one (every failure is retryable), so
@@ -267,12 +273,6 @@ class AppriseHarness:
         # Refuse every attempt: apprise cannot tell this refusal from a passing failure.
         self.receiver.script(*[Reply(status=400) for _ in range(16)])
 
-    def fail_transiently(self, times: int) -> None:
-        self.receiver.script(*[Reply(status=503) for _ in range(times)])
-
-    def stall_next(self, seconds: float) -> None:
-        self.receiver.script(Reply(delay_s=seconds))
-
     def received(self) -> list[Received]:
         out = []
         for request in self.receiver.requests:
@@ -294,7 +294,7 @@ async def apprise_harness() -> AsyncIterator[AppriseHarness]:
         yield AppriseHarness(receiver)
 
 
-class WebPushHarness:
+class WebPushHarness(_HttpReceiverFaults):
     """The local receiver as the push service; the harness holds the phone's keys and decrypts."""
 
     name = "webpush"
@@ -328,12 +328,6 @@ class WebPushHarness:
 
     def refuse_permanently(self) -> None:
         self.receiver.script(Reply(status=410, body=b'{"errno": 106, "message": "subscription expired"}'))
-
-    def fail_transiently(self, times: int) -> None:
-        self.receiver.script(*[Reply(status=503) for _ in range(times)])
-
-    def stall_next(self, seconds: float) -> None:
-        self.receiver.script(Reply(delay_s=seconds))
 
     def received(self) -> list[Received]:
         out = []
