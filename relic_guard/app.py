@@ -31,7 +31,8 @@ from relic_guard.config import Config
 from relic_guard.errors import ConfigError
 from relic_guard.ingest.alarm_lane import AlarmLane
 from relic_guard.ingest.sinks import ALARM_LANE, make_sink, replay_orphaned_spools, worker_count
-from relic_guard.ingest.worker import negotiate_protocol, worker_main
+from relic_guard.ingest.worker import worker_main
+from relic_guard.mqtt_probe import negotiate_protocol
 from relic_guard.registry import Registry
 from relic_guard.store import partitions
 from relic_guard.store.registry_sync import sync_registry

@@ -650,7 +650,7 @@ def publish(
     if total is None and isinstance(messages, Sized):
         total = len(messages)
     from relic_guard.config import MqttConfig
-    from relic_guard.ingest.worker import negotiate_protocol
+    from relic_guard.mqtt_probe import negotiate_protocol
 
     protocol = negotiate_protocol(MqttConfig(url=url))
     ctx = multiprocessing.get_context("spawn")

@@ -25,8 +25,7 @@ from paho.mqtt.properties import Properties
 from relic_guard import metrics
 from relic_guard.batch import Batch, quarantined
 from relic_guard.config import Config
-from relic_guard.ingest.lanes import alarm_filters
-from relic_guard.ingest.worker import source_label
+from relic_guard.ingest.lanes import alarm_filters, source_label
 from relic_guard.mqtt_url import parse_broker_url
 from relic_guard.registry import Registry
 from relic_guard.spool import SpoolFull

@@ -9,6 +9,7 @@ reach quarantine) and passes over what the alarm lane owns.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from relic_guard.config import MqttConfig
 
@@ -62,3 +63,16 @@ def alarm_filters(cfg: MqttConfig) -> tuple[str, ...]:
         for f in filters
         if (cfg.dji_enabled or not f.startswith("sys/")) and (cfg.frigate_enabled or not f.startswith("frigate/"))
     )
+
+
+@lru_cache(maxsize=65536)
+def source_label(topic: str, prefix: str) -> str:
+    """The `source` label of the message metric: the contract source, or the foreign format."""
+    levels = topic.split("/", 3)
+    if levels[0] == prefix and len(levels) > 2:
+        return levels[2] if levels[2] in ("fire", "video", "drone", "patrol", "security", "env") else "unknown"
+    if levels[0] in ("thing", "sys"):
+        return "dji"
+    if levels[0] == "frigate":
+        return "frigate"
+    return "unknown"

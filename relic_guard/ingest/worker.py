@@ -7,7 +7,7 @@ callback chain per message), which leaves nothing for parsing and storing. The w
 reads the socket itself, 256 KiB at a time, through the small MQTT codec in `wire.py` (connect,
 subscribe, PUBLISH in, PUBACKs out, ping), parses in that reader thread (pure adapters, no I/O),
 and leaves batching, the database and the acknowledgements to one flusher thread. paho is still
-what probes the broker's protocol version, and the alarm lane uses aiomqtt.
+what probes the broker's protocol version (`relic_guard/mqtt_probe.py`), and the alarm lane uses aiomqtt.
 
 Invariants:
 - a message is acknowledged only after the batch that holds it is durable
@@ -29,22 +29,19 @@ import time
 from collections import Counter as TallyCounter
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.reasoncodes import ReasonCode
 
 from relic_guard import metrics
-from relic_guard.config import Config, MqttConfig
+from relic_guard.config import Config
 from relic_guard.errors import SpoolError
 from relic_guard.ingest import wire
 from relic_guard.ingest.accumulator import BatchAccumulator, PendingBatch
-from relic_guard.ingest.lanes import LaneTopics, telemetry_filters
+from relic_guard.ingest.lanes import LaneTopics, source_label, telemetry_filters
 from relic_guard.ingest.sinks import make_sink
 from relic_guard.ingest.wire_client import WireClient
-from relic_guard.mqtt_url import parse_broker_url
+from relic_guard.mqtt_probe import negotiate_protocol
 from relic_guard.registry import Registry
 from relic_guard.spool import SpoolFull
 from relic_guard.store.sink import DurableSink
@@ -53,58 +50,6 @@ from sensors.model import Message, Rejection
 from sensors.route import parse_message
 
 log = logging.getLogger(__name__)
-
-
-@lru_cache(maxsize=65536)
-def source_label(topic: str, prefix: str) -> str:
-    """The `source` label of the message metric: the contract source, or the foreign format."""
-    levels = topic.split("/", 3)
-    if levels[0] == prefix and len(levels) > 2:
-        return levels[2] if levels[2] in ("fire", "video", "drone", "patrol", "security", "env") else "unknown"
-    if levels[0] in ("thing", "sys"):
-        return "dji"
-    if levels[0] == "frigate":
-        return "frigate"
-    return "unknown"
-
-
-def negotiate_protocol(cfg: MqttConfig, timeout_s: float = 5.0) -> int:
-    """MQTT 5 when the broker accepts it, else 3.1.1 (e.g. a broker that speaks only 3.1.1).
-
-    Probes with a throw-away clean session so the real session is never created
-    with the wrong protocol."""
-    address = parse_broker_url(cfg.url)
-    outcome: dict[str, Any] = {}
-    done = threading.Event()
-    probe = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv5)
-    if address.username:
-        probe.username_pw_set(address.username, address.password)
-    if address.tls:
-        probe.tls_set(ca_certs=str(cfg.ca_file) if cfg.ca_file else None)
-
-    def on_connect(_c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
-        outcome["reason"] = reason
-        done.set()
-
-    def on_disconnect(_c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
-        outcome.setdefault("reason", reason)
-        done.set()
-
-    probe.on_connect = on_connect
-    probe.on_disconnect = on_disconnect
-    try:
-        probe.connect(address.host, address.port, keepalive=10)
-    except OSError:
-        return mqtt.MQTTv5  # unreachable now: the reconnect loop will retry with MQTT 5
-    probe.loop_start()
-    done.wait(timeout_s)
-    probe.disconnect()
-    probe.loop_stop()
-    reason = outcome.get("reason")
-    if reason is not None and not reason.is_failure:
-        return mqtt.MQTTv5
-    log.warning("broker %s refused MQTT 5 (%s); falling back to MQTT 3.1.1", address.masked(), reason)
-    return mqtt.MQTTv311
 
 
 class TelemetryWorker:
@@ -139,17 +84,12 @@ class TelemetryWorker:
         self.protocol = protocol
         self._tally: TallyCounter[str] = TallyCounter()
         self._topics: dict[str, tuple[bool, str]] = {}
-        self.connected = threading.Event()
         # Told when the worker becomes ready (subscribed) or stops being ready (disconnected).
         self.on_ready_change = on_ready_change
 
     # Reader thread -------------------------------------------------------------
     def _set_ready(self, ready: bool) -> None:
         metrics.BROKER_UP.labels(lane=self.name).set(1 if ready else 0)
-        if ready:
-            self.connected.set()
-        else:
-            self.connected.clear()
         if self.on_ready_change is not None:
             self.on_ready_change(ready)
 
