@@ -347,7 +347,6 @@ def test_publish_says_when_the_broker_is_not_there() -> None:
 
 
 def test_publish_falls_back_to_mqtt_311_for_a_broker_that_refuses_5() -> None:
-    pytest.importorskip("amqtt")
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 

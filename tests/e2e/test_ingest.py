@@ -253,7 +253,6 @@ def test_readyz_reports_each_part_and_sigterm_to_the_group_stops_cleanly(
 
 
 def test_a_broker_that_speaks_only_mqtt_311_is_served_through_the_fallback(tmp_path: Path, pg_url: str) -> None:
-    pytest.importorskip("amqtt")
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
