@@ -61,6 +61,16 @@ def acknowledge(alert: Alert, by: str, now: datetime) -> Alert:
     return msgspec.structs.replace(alert, status=status, acknowledged_by=by, acknowledged_at=now)
 
 
+def assign(alert: Alert, to: str, by: str) -> Alert:
+    """Hand an open or acknowledged alert to `to`; the status does not change. `by` is checked
+    only for being someone (the audit trail records who assigned)."""
+    if not alert.status.is_open:
+        raise IllegalTransition(alert.status, "assign")
+    if not to.strip() or not by.strip():
+        raise InvalidResolutionError("assign needs who assigns and to whom")
+    return msgspec.structs.replace(alert, assigned_to=to.strip())
+
+
 def resolve(
     alert: Alert, by: str, now: datetime, classification: Classification | None, note: str | None = None
 ) -> Alert:

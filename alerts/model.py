@@ -207,6 +207,8 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     audiences: tuple[Audience, ...] = ()
     acknowledged_by: str | None = None
     acknowledged_at: datetime | None = None
+    # Who owns the follow-up (CONTRACT §3 assign): a user or recipient id; any open alert.
+    assigned_to: str | None = None
     resolved_by: str | None = None
     resolved_at: datetime | None = None
     classification: Classification | None = None

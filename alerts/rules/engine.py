@@ -104,6 +104,13 @@ def acknowledge(engine: Engine, alert_id: str, by: str, now: datetime) -> tuple[
     return engine, [Updated(alert, (UpdateKind.ACKNOWLEDGED,)), Notify(alert, NotifyEvent.ACKNOWLEDGED)]
 
 
+def assign(engine: Engine, alert_id: str, to: str, by: str) -> tuple[Engine, Alert]:
+    """Record who owns the follow-up; no notification (the assignee is told by the dashboard)."""
+    alert = lifecycle.assign(_held(engine, alert_id), to, by)
+    engine.book.put(alert)
+    return engine, alert
+
+
 def resolve(
     engine: Engine,
     alert_id: str,
