@@ -69,3 +69,30 @@ BROKER_UP = Gauge(
     ["lane"],
     multiprocess_mode="livemin",
 )
+ALERTS_OPEN = Gauge(
+    "relic_guard_alerts_open",
+    "Alerts open or acknowledged (someone owns them until they are closed), by severity",
+    ["severity"],
+    multiprocess_mode="liveall",
+)
+ALERT_ACTIONS = Counter(
+    "relic_guard_alert_transitions_total",
+    "Alert state changes, by kind (opened, confirmed, escalated, acknowledged, resolved, …)",
+    ["kind"],
+)
+DELIVERIES = Counter(
+    "relic_guard_deliveries_total",
+    "Notification deliveries (after retries), by channel and outcome (delivered, failed)",
+    ["channel", "outcome"],
+)
+UNDELIVERED = Counter(
+    "relic_guard_undelivered_total",
+    "Notifications that reached their recipient over no channel, fallback included, by audience",
+    ["audience"],
+)
+DISPATCH_SECONDS = Histogram(
+    "relic_guard_alert_dispatch_seconds",
+    "From receiving the record that caused a notification to its delivery, by event",
+    ["event"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import signal
 import threading
 import time
@@ -34,6 +35,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from relic_guard import metrics
+from relic_guard.batch import Batch
 from relic_guard.config import Config
 from relic_guard.errors import SpoolError
 from relic_guard.ingest import wire
@@ -46,7 +48,7 @@ from relic_guard.registry import Registry
 from relic_guard.spool import SpoolFull
 from relic_guard.store.sink import DurableSink
 from sensors.context import ParseContext
-from sensors.model import Message, Rejection
+from sensors.model import Message, Record, Rejection
 from sensors.route import parse_message
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,8 @@ class TelemetryWorker:
         *,
         protocol: int | None = None,
         on_ready_change: Callable[[bool], None] | None = None,
+        feed: Callable[[EngineFeed], None] | None = None,
+        threshold_metrics: frozenset[str] = frozenset(),
     ) -> None:
         self.config = config
         self.index = index
@@ -86,6 +90,9 @@ class TelemetryWorker:
         self._topics: dict[str, tuple[bool, str]] = {}
         # Told when the worker becomes ready (subscribed) or stops being ready (disconnected).
         self.on_ready_change = on_ready_change
+        # The alert engine (in the daemon's process) learns of each batch through this.
+        self.feed = feed
+        self.threshold_metrics = threshold_metrics
 
     # Reader thread -------------------------------------------------------------
     def _set_ready(self, ready: bool) -> None:
@@ -159,6 +166,9 @@ class TelemetryWorker:
             pending = self.accumulator.take()
             if pending is not None:
                 if not pending.batch.empty:
+                    if self.feed is not None:
+                        # Before the write: an outage delays history, never what the rules see.
+                        self.feed(engine_feed(pending.batch, self.threshold_metrics))
                     self._make_durable(sink, pending)
                 client.ack(pending.ack_ids)
                 self._publish_tally()
@@ -195,6 +205,28 @@ class TelemetryWorker:
             sink.close()
 
 
+# (devices heard from, records the rules need); what a worker tells the alert engine per batch.
+EngineFeed = tuple[list[tuple[str, str]], list[Record]]
+
+
+def engine_feed(batch: Batch, threshold_metrics: frozenset[str]) -> EngineFeed:
+    """What the alert engine needs of a batch: every device heard from (so a device that only
+    sends telemetry is not taken for offline), every event (video, drone, patrol: the alarm
+    lane has fire and security), and the readings of metrics some threshold rule watches."""
+    heard: set[tuple[str, str]] = set()
+    records: list[Record] = []
+    for reading in batch.telemetry:
+        heard.add((reading.site, reading.device))
+        if threshold_metrics and not threshold_metrics.isdisjoint(reading.values):
+            records.append(reading)
+    for event in batch.events:
+        heard.add((event.site, event.device))
+        records.append(event)
+    for change in batch.statuses:
+        records.append(change)
+    return list(heard), records
+
+
 def _die_with_parent() -> None:
     """Ask Linux to kill this process when the daemon dies, even by SIGKILL: an orphaned
     worker would hold the MQTT session that the restarted daemon needs."""
@@ -208,10 +240,19 @@ def _die_with_parent() -> None:
         log.debug("prctl(PR_SET_PDEATHSIG) unavailable; relying on the parent watch")
 
 
-def worker_main(config: Config, registry: Registry, index: int, stop: Any, ready: Any = None) -> None:
+def worker_main(
+    config: Config,
+    registry: Registry,
+    index: int,
+    stop: Any,
+    ready: Any = None,
+    feed_queue: Any = None,
+    threshold_metrics: frozenset[str] = frozenset(),
+) -> None:
     """Entry point of a worker process (spawned by the daemon). `stop` is a multiprocessing
     Event; `ready`, a shared byte array in which this worker keeps its own slot at 1 while
-    it is subscribed (the daemon's /readyz reads it)."""
+    it is subscribed (the daemon's /readyz reads it); `feed_queue`, a multiprocessing queue
+    to the daemon's alert engine (`EngineFeed` per batch)."""
     from relic_guard.logs import setup_logging
 
     _die_with_parent()
@@ -234,8 +275,23 @@ def worker_main(config: Config, registry: Registry, index: int, stop: Any, ready
             time.sleep(0.2)
         stop_flag.set()
 
+    dropped = 0
+
+    def send_feed(item: EngineFeed) -> None:
+        nonlocal dropped
+        try:
+            feed_queue.put_nowait(item)
+        except queue.Full:
+            # The daemon's loop is far behind; liveness is refreshed by the next batch.
+            dropped += 1
+            if dropped == 1 or dropped % 1000 == 0:
+                log.error("%s: alert engine feed full, %d batch(es) not shown to the rules", f"ingest-{index}", dropped)
+
     threading.Thread(target=watch_parent, name="stop-watch", daemon=True).start()
     try:
-        TelemetryWorker(config, registry, index, stop_flag, on_ready_change=mark_ready).run()
+        TelemetryWorker(
+            config, registry, index, stop_flag, on_ready_change=mark_ready,
+            feed=send_feed if feed_queue is not None else None, threshold_metrics=threshold_metrics,
+        ).run()
     finally:
         mark_ready(False)
