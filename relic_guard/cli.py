@@ -178,6 +178,48 @@ def audit_verify(config: ConfigOption = None) -> None:
     raise typer.Exit(1)
 
 
+token_app = typer.Typer(help="Bearer tokens of the HTTP API ([alerts] api_tokens_file).", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("new")
+def token_new(
+    name: Annotated[str, typer.Option(help="Who uses the token, e.g. zhang.wei or 119-center (unique in the file)")],
+    role: Annotated[str, typer.Option(help="operator, custodian, agency, supervisor or admin")],
+    file: Annotated[Path, typer.Option(help="The tokens file ([alerts] api_tokens_file); created mode 0600")],
+    site: Annotated[list[str] | None, typer.Option("--site", help="A site id the token may see (repeatable)")] = None,
+    district: Annotated[
+        list[str] | None, typer.Option("--district", help="A district whose sites the token may see (repeatable)")
+    ] = None,
+) -> None:
+    """Make an API token, append its SHA-256 to FILE and print the token once."""
+    from datetime import datetime
+
+    from relic_guard.alerting.tokens import Role, append_token
+    from relic_guard.errors import ConfigError
+
+    try:
+        chosen = Role(role.strip().lower())
+    except ValueError:
+        typer.echo(f"relic-guard: --role '{role}' is not a role; give one of "
+                   f"{', '.join(r.value for r in Role)}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        token = append_token(file, name=name, role=chosen, sites=site or (), districts=district or (),
+                             now=datetime.now().astimezone())
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(f"relic-guard: {problem}", err=True)
+        raise typer.Exit(2) from exc
+    except OSError as exc:
+        typer.echo(f"relic-guard: cannot write {file}: {exc.strerror}", err=True)
+        raise typer.Exit(2) from exc
+    scope = ", ".join([*(site or ()), *(f"district {d}" for d in district or ())]) or "every site"
+    typer.echo(f"token for {name} ({chosen.value}; {scope}) added to {file}:")
+    typer.echo(token)
+    typer.echo("It will not be shown again: only its SHA-256 is kept. Send it as 'Authorization: Bearer <token>'.")
+
+
 @app.command()
 def version() -> None:
     """Print the version."""

@@ -1,8 +1,10 @@
-"""HTTP probes and metrics: `/healthz`, `/readyz`, `/metrics` (CONTRACT §3).
+"""HTTP probes and metrics: `/healthz`, `/readyz`, `/metrics` (CONTRACT §3), and, when the
+daemon hands over its alert service, the alert API under `/api` and the ack page under `/ack`
+(relic_guard.alerting.api).
 
 `/readyz` answers 200 only while the broker and the database are both reachable,
 and says which one is not in its JSON body otherwise, so an orchestrator and a
-person reading the response learn the same thing.
+person reading the response learn the same thing. The probes need no token.
 """
 
 from __future__ import annotations
@@ -11,12 +13,18 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import psycopg
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client import multiprocess as prom_multiprocess
+
+if TYPE_CHECKING:
+    from relic_guard.alerting.service import AlertService
+    from relic_guard.alerting.tokens import TokenStore
+    from relic_guard.registry import Registry
 
 
 @dataclass
@@ -57,7 +65,16 @@ def metrics_text() -> bytes:
     return generate_latest(REGISTRY)
 
 
-def create_app(probe: ReadinessProbe) -> FastAPI:
+def create_app(
+    probe: ReadinessProbe,
+    *,
+    service: AlertService | None = None,
+    tokens: TokenStore | None = None,
+    database_url: str | None = None,
+    registry: Registry | None = None,
+) -> FastAPI:
+    """The probes; with `service`, also the alert API and the ack page. `tokens` None: no
+    token is valid (every API call answers 401 saying so). `database_url` None: the probe's."""
     app = FastAPI(title="relic-guard", docs_url=None, redoc_url=None)
 
     @app.get("/healthz")
@@ -81,4 +98,14 @@ def create_app(probe: ReadinessProbe) -> FastAPI:
     async def metrics() -> Response:
         return Response(metrics_text(), media_type=CONTENT_TYPE_LATEST)
 
+    if service is not None:
+        from relic_guard.alerting.api import ApiContext, History, mount
+        from relic_guard.alerting.tokens import TokenStore
+
+        mount(app, ApiContext(
+            service=service,
+            tokens=tokens if tokens is not None else TokenStore(()),
+            history=History(database_url if database_url is not None else probe.database_url),
+            devices=registry.devices if registry is not None else {},
+        ))
     return app
