@@ -1,22 +1,43 @@
-"""`relic-guard check-config`: load the configuration and the registry, and say what is wrong.
+"""`relic-guard check-config`: load the configuration, the registry, the routing and thresholds
+files, and say what is wrong.
 
 Pure apart from reading the files: it returns the exit code and the text to print, so
 the CLI decides how to print and tests need no capturing. Exit 0 with a summary when
 everything loads; exit 2 with one line per problem (`file:line: …`, the form editors and
-CI annotate) when anything does not. Secrets never appear: URLs are shown masked.
+CI annotate) when anything does not. Secrets never appear: URLs are shown masked, and a
+`secret_ref` is only checked to resolve.
+
+Some findings are warnings (exit 0, `warning:` lines): no routing file (nothing would be
+sent), and a secret this process cannot see (an unset environment variable, an unreadable
+file). check-config often runs as an administrator whose environment is not the service's,
+so such a secret may well be there for the daemon; a missing secret file or an empty one is
+an error all the same. Key files the daemon creates at first start are read when present and
+never created here.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from alerts.rules.thresholds import ThresholdRule
+from relic_guard.alerting.channels import (
+    NO_ROUTING_WARNING,
+    SecretError,
+    SecretNotVisible,
+    load_or_create_ack_key,
+    load_or_create_vapid_key,
+    resolve_secret,
+)
+from relic_guard.alerting.thresholds_load import load_thresholds
 from relic_guard.config import Config
 from relic_guard.config_load import load_config, mask_url
 from relic_guard.errors import ConfigError
 from relic_guard.registry import Registry, load_registry, registry_sheet_paths
+from relic_guard.routing_load import RoutingConfig, _scan, check_against_registry, load_routing
 from sensors.model import Source
 
 EXIT_OK = 0
@@ -34,7 +55,88 @@ def check_config(path: Path | None, env: Mapping[str, str]) -> tuple[int, str]:
         registry = load_registry(config.registry_dir)
     except ConfigError as error:
         return EXIT_INVALID, _problems_text(error.problems, "registry")
-    return EXIT_OK, _summary(config, registry)
+    alerting = _Alerting()
+    for what, check in (
+        ("routing file", _check_routing),
+        ("thresholds file", _check_thresholds),
+        ("alert settings", _check_alert_settings),
+    ):
+        try:
+            check(config, registry, env, alerting)
+        except ConfigError as error:
+            return EXIT_INVALID, _problems_text(error.problems, what)
+    return EXIT_OK, _summary(config, registry, alerting)
+
+
+@dataclass(slots=True)
+class _Alerting:
+    """What the alerting files held, and what deserves a warning."""
+
+    routing: RoutingConfig | None = None
+    thresholds: tuple[ThresholdRule, ...] = ()
+    warnings: list[str] = field(default_factory=list)
+
+
+def _check_routing(config: Config, registry: Registry, env: Mapping[str, str], found: _Alerting) -> None:
+    path = config.alerts.routing_file
+    if path is None:
+        found.warnings.append(NO_ROUTING_WARNING)
+        return
+    routing = load_routing(path)
+    check_against_registry(routing, registry.sites)
+    found.routing = routing
+
+    # The line of each channel element: the loader keeps only those of whole tables.
+    lines = _scan(path.read_text(encoding="utf-8-sig"))
+    problems: list[str] = []
+    seen: set[str] = set()
+    email_channels = 0
+    first_email: str | None = None
+    for index, recipient in enumerate(routing.recipients):
+        for key, targets in (("channels", recipient.channels), ("fallback", recipient.fallback)):
+            for position, target in enumerate(targets):
+                line = lines.get(("recipient", index, key, position)) or lines.get(("recipient", index))
+                place = f"{path}:{line}" if line else str(path)
+                if target.kind == "email":
+                    email_channels += 1
+                    first_email = first_email or place
+                ref = target.secret_ref
+                if ref is None or ref in seen:
+                    continue
+                seen.add(ref)
+                try:
+                    resolve_secret(ref, env=env)
+                except SecretNotVisible as error:
+                    found.warnings.append(
+                        f"{place}: [[recipient]] #{index + 1} ({recipient.id}) {key}[{position + 1}]: {error} "
+                        "(check-config may not see the service's environment)"
+                    )
+                except SecretError as error:
+                    problems.append(
+                        f"{place}: [[recipient]] #{index + 1} ({recipient.id}) {key}[{position + 1}]: {error}"
+                    )
+    if problems:
+        raise ConfigError(problems)
+    if email_channels and config.alerts.smtp_url is None:
+        noun = "channel" if email_channels == 1 else "channels"
+        found.warnings.append(
+            f"{first_email}: {email_channels} email {noun} but no [alerts] smtp_url: those deliveries fail at once "
+            "and the fallback channels take over; set smtp_url (e.g. in RELIC_GUARD_ALERTS_SMTP_URL)"
+        )
+
+
+def _check_thresholds(config: Config, registry: Registry, env: Mapping[str, str], found: _Alerting) -> None:
+    path = config.alerts.thresholds_file
+    if path is not None:
+        found.thresholds = load_thresholds(path, sites=registry.sites, devices=registry.devices)
+
+
+def _check_alert_settings(config: Config, registry: Registry, env: Mapping[str, str], found: _Alerting) -> None:
+    # Read, never created here: check-config changes nothing (the daemon creates them at start).
+    if config.alerts.ack_key_file.exists():
+        load_or_create_ack_key(config.alerts.ack_key_file)
+    if config.alerts.vapid_key_file.exists():
+        load_or_create_vapid_key(config.alerts.vapid_key_file)
 
 
 def _problems_text(problems: list[str], what: str) -> str:
@@ -43,7 +145,7 @@ def _problems_text(problems: list[str], what: str) -> str:
     return "\n".join([*problems, f"check-config: {count} {noun} in the {what}; nothing was changed"])
 
 
-def _summary(config: Config, registry: Registry) -> str:
+def _summary(config: Config, registry: Registry, alerting: _Alerting) -> str:
     rows: list[tuple[str, str]] = []
     rows.append(
         ("config file", str(config.source_file) if config.source_file else "none (built-in defaults)")
@@ -92,11 +194,43 @@ def _summary(config: Config, registry: Registry) -> str:
         ("devices", f"{len(registry.devices)} {device_word}" + (f": {by_source}" if by_source else ""))
     )
 
+    rows.append(("alerting", _alerting_counts(config, alerting)))
+    rows.append(("ack links", f"{config.alerts.public_url}/… (valid {_duration(config.alerts.ack_ttl_s)})"))
+    smtp = config.alerts.smtp_url
+    rows.append(("e-mail", f"{mask_url(smtp)} as {config.alerts.email_from}" if smtp else "not configured"))
+
     notes = _notes(registry)
     width = max(len(label) for label, _ in rows)
     lines = ["configuration is valid", *(f"  {label.ljust(width)}  {value}" for label, value in rows)]
     lines.extend(f"  note: {note}" for note in notes)
+    lines.extend(f"  warning: {warning}" for warning in alerting.warnings)
     return "\n".join(lines)
+
+
+def _count(number: int, singular: str, plural: str | None = None) -> str:
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
+
+
+def _alerting_counts(config: Config, alerting: _Alerting) -> str:
+    routing = alerting.routing
+    if routing is None:
+        text = "no routing file (nothing is sent)"
+    else:
+        text = (
+            f"{_count(len(routing.recipients), 'recipient')}, {_count(len(routing.rules), 'route')}, "
+            f"{_count(len(routing.policies.policies), 'escalation policy', 'escalation policies')}, "
+            f"{_count(len(routing.windows), 'maintenance window')}"
+        )
+    text += f", {_count(len(alerting.thresholds), 'threshold')}"
+    files = [path.name for path in (config.alerts.routing_file, config.alerts.thresholds_file) if path is not None]
+    return text + (f" ({', '.join(files)})" if files else "")
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
 
 
 def _notes(registry: Registry) -> list[str]:

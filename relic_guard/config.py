@@ -87,6 +87,38 @@ class AuditConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AlertsConfig:
+    # Who is told of what, over which channels (recipients, routes, escalation, maintenance).
+    # None: alerts are still evaluated, recorded and shown in the API, but nothing is sent.
+    routing_file: Path | None = None
+    # Telemetry thresholds ([[threshold]] tables); None: no threshold rules.
+    thresholds_file: Path | None = None
+    # Base URL phones reach the daemon at; `ack_url` links in notifications start with it.
+    public_url: str = "http://127.0.0.1:8080"
+    # HMAC key of the ack tokens in `ack_url`; created (mode 0600) when missing. Replacing it
+    # voids the links already sent.
+    ack_key_file: Path = Path("var/ack.key")
+    ack_ttl_s: int = 86400
+    # How often heartbeat deadlines, threshold durations and escalation timers are checked.
+    tick_interval_ms: int = 200
+    fire_confirm_window_s: float = 120.0
+    site_unreachable_min_devices: int = 2
+    # Per attempt; then retries with exponential backoff and full jitter (RetryPolicy).
+    delivery_timeout_s: float = 5.0
+    delivery_max_attempts: int = 5
+    delivery_base_delay_s: float = 0.5
+    delivery_max_delay_s: float = 30.0
+    # smtp://user:pass@host:25 or smtp+starttls://user:pass@host:587; None: no e-mail.
+    smtp_url: str | None = field(default=None, repr=False)  # may hold the SMTP password
+    email_from: str = "relic-guard@localhost"
+    # The server's Web Push (VAPID) private key, PEM; created (mode 0600) when missing.
+    vapid_key_file: Path = Path("var/vapid.pem")
+    vapid_subject: str = "mailto:ops@localhost"
+    # Bearer tokens of the HTTP API.
+    api_tokens_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -95,6 +127,7 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     spool: SpoolConfig = field(default_factory=SpoolConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
     # Folder holding sites.csv / devices.csv (or .xlsx).
     registry_dir: Path = Path("config")
     # The file this configuration came from (None: built-in defaults).

@@ -34,12 +34,14 @@ import tomllib
 import types
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from relic_guard.config import (
+    AlertsConfig,
     AuditConfig,
     Config,
     DatabaseConfig,
@@ -65,6 +67,7 @@ _SECTIONS: Final[dict[str, type[Any]]] = {
     "store": StoreConfig,
     "spool": SpoolConfig,
     "audit": AuditConfig,
+    "alerts": AlertsConfig,
 }
 # Keys of `Config` that are not settable: filled in by the loader.
 _NOT_SETTABLE: Final = frozenset({"source_file"})
@@ -100,7 +103,46 @@ _ALIASES: Final[dict[str, str]] = {
     "prefix": "topic_prefix",
     "client_id": "client_id_prefix",
     "pool_size": "pool_max_size",
+    "routing": "routing_file",
+    "routing_path": "routing_file",
+    "routes": "routing_file",
+    "thresholds": "thresholds_file",
+    "thresholds_path": "thresholds_file",
+    "base_url": "public_url",
+    "external_url": "public_url",
+    "site_url": "public_url",
+    "ack_key": "ack_key_file",
+    "ack_ttl": "ack_ttl_s",
+    "ack_expiry_s": "ack_ttl_s",
+    "tick_ms": "tick_interval_ms",
+    "tick_interval": "tick_interval_ms",
+    "timeout": "delivery_timeout_s",
+    "timeout_s": "delivery_timeout_s",
+    "retries": "delivery_max_attempts",
+    "max_attempts": "delivery_max_attempts",
+    "max_retries": "delivery_max_attempts",
+    "smtp": "smtp_url",
+    "smtp_server": "smtp_url",
+    "smtp_host": "smtp_url",
+    "smtp_port": "smtp_url",
+    "smtp_user": "smtp_url",
+    "smtp_username": "smtp_url",
+    "smtp_password": "smtp_url",
+    "starttls": "smtp_url",
+    "smtp_starttls": "smtp_url",
+    "mail_from": "email_from",
+    "sender": "email_from",
+    "from": "email_from",
+    "vapid_key": "vapid_key_file",
+    "vapid_private_key": "vapid_key_file",
+    "vapid_sub": "vapid_subject",
+    "vapid_contact": "vapid_subject",
+    "api_tokens": "api_tokens_file",
+    "tokens_file": "api_tokens_file",
 }
+_SMTP_PARTS: Final = frozenset(
+    {"smtp_host", "smtp_port", "smtp_user", "smtp_username", "smtp_password", "starttls", "smtp_starttls"}
+)
 
 
 # Schema -------------------------------------------------------------------------------
@@ -220,6 +262,75 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host, port
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmtpServer:
+    """Where the e-mail channel hands its mail over, from `[alerts] smtp_url`."""
+
+    host: str
+    port: int
+    starttls: bool
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+SMTP_EXAMPLE: Final = "smtp+starttls://user:password@mail.example.cn:587 (or smtp://127.0.0.1:25 for a local relay)"
+_SMTP_DEFAULT_PORTS: Final = {"smtp": 25, "smtp+starttls": 587}
+_LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def parse_smtp_url(url: str) -> SmtpServer:
+    """`smtp://[user:pass@]host[:25]` or `smtp+starttls://[user:pass@]host[:587]` as an `SmtpServer`;
+    ValueError says what is wrong (with the password masked) and how to write it."""
+    shown = f'"{mask_url(url)}"'
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValueError(
+            f"{shown} has an invalid host or port; write it like {SMTP_EXAMPLE} "
+            "(percent-encode '/', '?', '#', '@' and ':' inside the user name or password)"
+        ) from None
+    scheme = parts.scheme.lower()
+    if "://" not in url or not scheme:
+        raise ValueError(f"{shown} has no scheme; write it like {SMTP_EXAMPLE}")
+    if scheme == "smtps":
+        # The e-mail channel speaks STARTTLS only (aiosmtplib's use_tls is never set), and every
+        # mail provider that offers implicit TLS on 465 offers STARTTLS on 587 as well.
+        raise ValueError(
+            "smtps:// (TLS from the first byte, port 465) is not supported; use the same server's "
+            f"STARTTLS port instead: smtp+starttls://user:password@{parts.hostname or 'host'}:587"
+        )
+    if scheme not in _SMTP_DEFAULT_PORTS:
+        raise ValueError(f"scheme '{parts.scheme}://' is not supported; use smtp:// or smtp+starttls://, like "
+                         f"{SMTP_EXAMPLE}")
+    if not parts.hostname:
+        raise ValueError(f"{shown} names no host; write it like {SMTP_EXAMPLE}")
+    if port == 0:
+        raise ValueError(f"{shown} has port 0; give the port the mail server listens on, like {SMTP_EXAMPLE}")
+    if parts.path not in {"", "/"} or parts.query or parts.fragment:
+        raise ValueError(
+            f"{shown} has a path or query; the URL holds only user, password, host and port "
+            f"(STARTTLS is chosen by the scheme), like {SMTP_EXAMPLE}"
+        )
+    username = unquote(parts.username) if parts.username is not None else None
+    password = unquote(parts.password) if parts.password is not None else None
+    if (username is None) != (password is None) or username == "":
+        raise ValueError(f"{shown} has a user name without a password; give both (user:password@) or neither")
+    starttls = scheme == "smtp+starttls"
+    if password is not None and not starttls and parts.hostname.lower() not in _LOOPBACK_HOSTS:
+        raise ValueError(
+            f"{shown} would send the password in clear text to another machine; use "
+            f"smtp+starttls://…:587, or a relay on this machine (smtp://127.0.0.1:25)"
+        )
+    return SmtpServer(
+        host=parts.hostname,
+        port=port or _SMTP_DEFAULT_PORTS[scheme],
+        starttls=starttls,
+        username=username,
+        password=password,
+    )
+
+
 # Loading -------------------------------------------------------------------------------
 
 
@@ -252,6 +363,8 @@ def load_config(path: Path | None, env: Mapping[str, str]) -> Config:
     if problems.items:
         raise ConfigError(problems.items)
 
+    # Consumers append paths (`/ack/<token>`) to the public URL: one form, without the trailing '/'.
+    values[("alerts", "public_url")] = typing.cast(str, values[("alerts", "public_url")]).rstrip("/")
     sections = {
         name: cls(**{key: values[(name, key)] for key in _SPECS[name]}) for name, cls in _SECTIONS.items()
     }
@@ -395,6 +508,11 @@ def _unknown_key(section: str, key: str) -> str:
         message = f"unknown key '{key}' {where}; did you mean '{suggestion}'?"
         if suggestion == "url" and key.lower() in {"host", "port", "user", "username", "password", "tls"}:
             message += f" (host, port, user and password all go into the URL, e.g. {_url_example(section)})"
+        if suggestion == "smtp_url" and key.lower() in _SMTP_PARTS:
+            message += (
+                " (host, port, user, password and STARTTLS all go into the URL, e.g. "
+                "smtp+starttls://user:password@mail.example.cn:587)"
+            )
         return message
     if section and key in _SPECS[_TOP]:
         return (
@@ -468,7 +586,7 @@ class _InvalidValueError(Exception):
 def _show(setting: _Setting, key: str, value: object) -> str:
     """How a value is quoted back in a message (URLs with the password masked)."""
     if isinstance(value, str):
-        text = mask_url(value) if key == "url" else value
+        text = mask_url(value) if key.endswith("url") else value
         return repr(text) if setting.from_env else f'"{text}"'
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -656,6 +774,88 @@ def _check_ca_file(value: Any) -> None:
         )
 
 
+def _non_negative_seconds(value: Any) -> None:
+    if value < 0:
+        _invalid(f"{value} is negative; give seconds ≥ 0, like 0.5")
+
+
+def _existing_file(what: str) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        path = Path(value)
+        if path.is_dir():
+            _invalid(f"{value} is a folder; give the path of the {what} itself")
+        if not path.is_file():
+            _invalid(
+                f"no such file: {value}; give the path of the {what}, relative to the config file's folder "
+                "or absolute (or remove the key)"
+            )
+
+    return check
+
+
+def _created_file(what: str) -> Callable[[Any], None]:
+    """A key file the daemon creates at first start: only a folder in its place is wrong now."""
+
+    def check(value: Any) -> None:
+        if Path(value).is_dir():
+            _invalid(f"{value} is a folder; give the path of the {what} file (created at first start when missing)")
+
+    return check
+
+
+PUBLIC_URL_EXAMPLE: Final = "https://relic.wwj.jinan.example.cn or http://192.168.10.5:8080/relic-guard"
+
+
+def _check_public_url(value: Any) -> None:
+    shown = f'"{mask_url(value)}"'
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        _invalid(f"{shown} has an invalid host or port; write it like {PUBLIC_URL_EXAMPLE}")
+    if parts.scheme.lower() not in {"http", "https"} or "://" not in value:
+        _invalid(f"{shown} is not an http(s) URL; write the address phones open, like {PUBLIC_URL_EXAMPLE}")
+    if not parts.hostname:
+        _invalid(f"{shown} names no host; write it like {PUBLIC_URL_EXAMPLE}")
+    if port == 0:
+        _invalid(f"{shown} has port 0; give the port phones reach, like {PUBLIC_URL_EXAMPLE}")
+    if "@" in parts.netloc:
+        _invalid(f"{shown} carries a user name; ack links must not hold credentials: write scheme://host[:port][/path]")
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        _invalid(f"{shown} has a query or fragment; ack links are appended to it: write scheme://host[:port][/path]")
+    if any(ch.isspace() for ch in value):
+        _invalid(f"{shown} contains a space; percent-encode it (%20) or leave it out")
+
+
+def _check_smtp_url(value: Any) -> None:
+    try:
+        parse_smtp_url(value)
+    except ValueError as error:
+        _invalid(str(error))
+
+
+def _check_email_from(value: Any) -> None:
+    if any(ch in value for ch in "\r\n\0"):
+        _invalid("contains a line break; write one address, like 文物安全告警 <relic-guard@wwj.jinan.example.cn>")
+    _, address = parseaddr(value)
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain or any(ch.isspace() for ch in address):
+        _invalid(
+            f'"{value}" is not an e-mail address; write it like relic-guard@wwj.jinan.example.cn or '
+            "文物安全告警 <relic-guard@wwj.jinan.example.cn>"
+        )
+
+
+def _check_vapid_subject(value: Any) -> None:
+    # RFC 8292 §2.1: the contact push services use when our pushes cause trouble.
+    if re.fullmatch(r"mailto:[^@\s]+@[^@\s]+", value) or re.fullmatch(r"https://[^/\s]+\S*", value):
+        return
+    _invalid(
+        f'"{value}" is not a VAPID contact; write mailto:ops@your-domain or an https:// URL where the push '
+        "service can reach the operator"
+    )
+
+
 _RULES: Final[dict[tuple[str, str], Callable[[Any], None]]] = {
     ("mqtt", "url"): _check_mqtt_url,
     ("mqtt", "client_id_prefix"): _one_topic_level("client id prefix"),
@@ -684,6 +884,23 @@ _RULES: Final[dict[tuple[str, str], Callable[[Any], None]]] = {
     ("spool", "quota_bytes"): _int_range(
         1024 * 1024, None, " bytes (a smaller spool cannot hold even one batch)"
     ),
+    ("alerts", "routing_file"): _existing_file("routing file (see config/routing.toml)"),
+    ("alerts", "thresholds_file"): _existing_file("thresholds file (see config/thresholds.toml)"),
+    ("alerts", "api_tokens_file"): _existing_file("API tokens file"),
+    ("alerts", "public_url"): _check_public_url,
+    ("alerts", "ack_key_file"): _created_file("ack key"),
+    ("alerts", "ack_ttl_s"): _int_range(60, 31 * 86400, " (seconds an ack link stays valid: 1 minute to 31 days)"),
+    ("alerts", "tick_interval_ms"): _int_range(10, 5000, " (milliseconds)"),
+    ("alerts", "fire_confirm_window_s"): _positive_seconds,
+    ("alerts", "site_unreachable_min_devices"): _int_range(1, None),
+    ("alerts", "delivery_timeout_s"): _positive_seconds,
+    ("alerts", "delivery_max_attempts"): _int_range(1, 100),
+    ("alerts", "delivery_base_delay_s"): _non_negative_seconds,
+    ("alerts", "delivery_max_delay_s"): _positive_seconds,
+    ("alerts", "smtp_url"): _check_smtp_url,
+    ("alerts", "email_from"): _check_email_from,
+    ("alerts", "vapid_key_file"): _created_file("VAPID key"),
+    ("alerts", "vapid_subject"): _check_vapid_subject,
 }
 
 
@@ -719,6 +936,18 @@ def _check_cross(values: dict[tuple[str, str], object], settings: _Settings, pro
             f"reconnect_max_s ({high}, from {origin('mqtt', 'reconnect_max_s')}) is below "
             f"reconnect_min_s ({low}, from {origin('mqtt', 'reconnect_min_s')}); the back-off grows "
             "from the minimum to the maximum: make reconnect_max_s at least reconnect_min_s",
+        )
+
+    base = typing.cast(float, values[("alerts", "delivery_base_delay_s")])
+    most = typing.cast(float, values[("alerts", "delivery_max_delay_s")])
+    if most < base:
+        section, key = blame(("alerts", "delivery_max_delay_s"), ("alerts", "delivery_base_delay_s"))
+        problems.add(
+            origin(section, key),
+            f"[{section}] {key}",
+            f"delivery_max_delay_s ({most}, from {origin('alerts', 'delivery_max_delay_s')}) is below "
+            f"delivery_base_delay_s ({base}, from {origin('alerts', 'delivery_base_delay_s')}); the wait between "
+            "attempts grows from the base to the maximum: make delivery_max_delay_s at least delivery_base_delay_s",
         )
 
     ca_file = values[("mqtt", "ca_file")]

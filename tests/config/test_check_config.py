@@ -11,7 +11,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "config"
 
 
 def copy_examples(tmp_path: Path) -> Path:
-    for name in ("relic-guard.toml", "sites.csv", "devices.csv"):
+    for name in ("relic-guard.toml", "sites.csv", "devices.csv", "routing.toml", "thresholds.toml"):
         shutil.copy(EXAMPLES / name, tmp_path / name)
     return tmp_path / "relic-guard.toml"
 

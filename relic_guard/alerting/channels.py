@@ -1,0 +1,389 @@
+"""The notification channels the dispatcher sends through, built from `[alerts]`.
+
+    channels = open_channels(config.alerts)
+    resolved = channels.resolve(recipient_channel)    # one routing `ChannelTarget`
+    if isinstance(resolved, str):                     # why it cannot be used: a permanent failure,
+        ...                                           # the recipient's fallback takes over at once
+    else:
+        Delivery(target=resolved.target, secret=resolved.secret, …) over resolved.channel
+    await channels.aclose()
+
+One instance per kind: webhook and web push share one `httpx.AsyncClient` (connection pooling
+to the agencies' receivers and the push services), e-mail exists only when `smtp_url` is set
+(otherwise every e-mail delivery fails at once with `NO_SMTP_STATUS`), apprise always.
+
+Secrets live outside the routing file (`secret_ref`: `env:VARIABLE` or `file:/path`) and are
+resolved at each `prepare`, so a rotated secret is picked up without a restart, and a missing
+one fails that delivery alone (permanently: its fallback channel takes over), never the rest of
+the dispatch. No message here ever quotes a secret, and `Resolved.target` never holds one: the
+apprise URL keeps its `{secret}` (the apprise channel fills it in per attempt and keeps the
+filled URL out of its results); only a web push target differs from the routing file's, being
+the subscription the id stands for.
+
+Web Push targets are subscription ids (`sub-wangjianguo`) that a custodian's phone registers
+through the mobile page; `PushSubscriptions` maps them to the browser's subscription JSON. A
+custodian who never allowed notifications has none, and their fallback (SMS) takes over.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, Protocol
+
+import httpx
+
+from alerts.channels.base import Channel, Delivery, DeliveryResult
+from alerts.routing import ChannelKind, ChannelTarget
+from relic_guard.alerting.dispatch import Resolved
+from relic_guard.config import AlertsConfig
+from relic_guard.config_load import mask_url, parse_smtp_url
+from relic_guard.errors import ConfigError, RelicGuardError
+from relic_guard.routing_load import ID_PATTERN
+
+if TYPE_CHECKING:
+    from alerts.channels.webpush import WebPushChannel
+
+# The channel modules are imported where channels are built: apprise loads every one of its
+# plugins on import, a second that `check-config`, which only resolves secrets, should not wait.
+
+log = logging.getLogger(__name__)
+
+# alerts.channels.apprise_channel.SECRET_PLACEHOLDER, spelled out for the reason above.
+SECRET_PLACEHOLDER: Final = "{secret}"
+
+NO_SMTP_STATUS: Final = "no SMTP server configured ([alerts] smtp_url)"
+NO_ROUTING_WARNING: Final = (
+    "no [alerts] routing_file: alerts are evaluated, recorded and shown in the API, but NO notification is sent "
+    "to anyone; set routing_file to a routing TOML file (see config/routing.toml)"
+)
+ACK_KEY_BYTES: Final = 32
+
+
+# Secrets ------------------------------------------------------------------------------------------
+
+
+class SecretError(RelicGuardError):
+    """A `secret_ref` does not give a secret. The message names the reference (never the secret)
+    and says how to fix it."""
+
+
+class SecretNotVisible(SecretError):  # noqa: N818 (reads as the situation it names)
+    """The secret may well exist, just not for this process: an environment variable not set here,
+    a file this user may not read. `check-config`, often run by another user, warns about these."""
+
+
+def resolve_secret(ref: str | None, *, env: Mapping[str, str] | None = None) -> bytes:
+    """The secret `ref` names: `env:VARIABLE` (its value, as UTF-8) or `file:/path` (the file's
+    bytes, less a trailing line break). None gives b"" (a channel that signs nothing).
+
+    Raises SecretNotVisible for an unset variable or an unreadable file, SecretError otherwise.
+    """
+    if ref is None:
+        return b""
+    environ = os.environ if env is None else env
+    kind, colon, name = ref.partition(":")
+    if not colon or kind not in {"env", "file"} or not name:
+        # The text is not echoed: a secret pasted in place of its reference must not reach a log.
+        raise SecretError(
+            "a secret_ref is neither env:VARIABLE nor file:/path; write where the secret is, never the secret itself"
+        )
+    if kind == "env":
+        value = environ.get(name)
+        if value is None:
+            raise SecretNotVisible(
+                f'secret_ref "{ref}": environment variable {name} is not set; set it in the service\'s environment '
+                "(e.g. the systemd EnvironmentFile or the container's env)"
+            )
+        if not value:
+            raise SecretError(f'secret_ref "{ref}": environment variable {name} is empty; put the secret in it')
+        return value.encode("utf-8")
+    path = Path(name).expanduser()
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise SecretError(
+            f'secret_ref "{ref}": no such file; create it (readable only by the service\'s user) or fix the path'
+        ) from None
+    except PermissionError:
+        raise SecretNotVisible(
+            f'secret_ref "{ref}": this user may not read the file; make it readable by the user relic-guard runs as'
+        ) from None
+    except OSError as error:
+        raise SecretError(
+            f'secret_ref "{ref}": cannot read the file ({error.strerror}); give the path of a readable file'
+        ) from None
+    secret = data.rstrip(b"\r\n")
+    if not secret:
+        raise SecretError(f'secret_ref "{ref}": the file is empty; put the secret in it')
+    return secret
+
+
+# Key files ----------------------------------------------------------------------------------------
+
+
+def _create_private_file(path: Path, text: str) -> bool:
+    """Write `text` to a new file readable only by us; False when another process made it first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(text)
+    return True
+
+
+def _read_key_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as error:
+        detail = error.strerror if isinstance(error, OSError) else "not ASCII text"
+        raise ConfigError(
+            [f"{path}: cannot read the {what} ({detail}); make it readable by the user relic-guard runs as"]
+        ) from None
+
+
+def load_or_create_ack_key(path: Path) -> bytes:
+    """The key that signs acknowledge links (64 hex digits in `path`); created, mode 0600, when missing.
+
+    Not `relic_guard.audit.load_or_create_key`: that one's messages speak of the audit trail, and
+    losing this key costs far less (only the links already sent stop working).
+    """
+    if not path.exists():
+        key = secrets.token_bytes(ACK_KEY_BYTES)
+        if _create_private_file(path, key.hex() + "\n"):
+            log.warning("created the acknowledge-link key %s", path)
+            return key
+    text = _read_key_text(path, "acknowledge-link key").strip()
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = b""
+    if len(key) < ACK_KEY_BYTES:
+        raise ConfigError(
+            [
+                f"{path}: not an acknowledge-link key (expected at least 64 hex digits); delete the file to make a "
+                "new one at the next start (links already sent then stop working)"
+            ]
+        )
+    return key
+
+
+def load_or_create_vapid_key(path: Path) -> str:
+    """The server's Web Push private key (PEM) from `path`; a new one is created, mode 0600, when missing."""
+    from alerts.channels.webpush import generate_vapid_keys, load_vapid_private_key
+
+    if not path.exists():
+        pem, public_key = generate_vapid_keys()
+        if _create_private_file(path, pem):
+            log.warning(
+                "created the Web Push (VAPID) key %s, public key %s; back it up: phones subscribe with it, and "
+                "a new key means every custodian must allow notifications again",
+                path,
+                public_key,
+            )
+            return pem
+    text = _read_key_text(path, "Web Push (VAPID) key")
+    try:
+        load_vapid_private_key(text)
+    except ValueError as error:
+        raise ConfigError(
+            [
+                f"{path}: not a Web Push (VAPID) private key ({error}); restore it from your backup, or delete it "
+                "to make a new one at the next start (every phone must then subscribe again)"
+            ]
+        ) from None
+    return text
+
+
+# Push subscriptions -------------------------------------------------------------------------------
+
+
+class PushSubscriptions(Protocol):
+    """Web Push subscriptions by the id the routing file names (`sub-wangjianguo`)."""
+
+    def register(self, subscription_id: str, subscription_json: str) -> None:
+        """Store (or replace) what the phone's browser gave: `PushSubscription.toJSON()` as text.
+        Raises ValueError for an id or a subscription that cannot be used."""
+        ...
+
+    def get(self, subscription_id: str) -> str | None: ...
+
+    def remove(self, subscription_id: str) -> None:
+        """Forget it (the push service said it is gone)."""
+        ...
+
+
+class MemoryPushSubscriptions:
+    """`PushSubscriptions` in a dict: what phones registered since the daemon started."""
+
+    def __init__(self, initial: Mapping[str, str] | None = None) -> None:
+        self._by_id: dict[str, str] = {}
+        for subscription_id, subscription_json in (initial or {}).items():
+            self.register(subscription_id, subscription_json)
+
+    def register(self, subscription_id: str, subscription_json: str) -> None:
+        if not ID_PATTERN.fullmatch(subscription_id):
+            raise ValueError(f"{subscription_id!r} is not a subscription id; use 1–64 of A-Z a-z 0-9 _ . -")
+        from alerts.channels.webpush import parse_subscription
+
+        parse_subscription(subscription_json)  # refuse now what could never be pushed to
+        self._by_id[subscription_id] = subscription_json
+
+    def get(self, subscription_id: str) -> str | None:
+        return self._by_id.get(subscription_id)
+
+    def remove(self, subscription_id: str) -> None:
+        self._by_id.pop(subscription_id, None)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+
+# The channel set ----------------------------------------------------------------------------------
+
+
+class _NoSmtpChannel:
+    """The e-mail channel when no mail server is configured: every delivery fails, permanently."""
+
+    name: Final = "email"
+
+    async def deliver(self, delivery: Delivery) -> DeliveryResult:
+        return DeliveryResult(delivered=False, status=NO_SMTP_STATUS, attempt=delivery.attempt, retryable=False)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ChannelSet:
+    """One channel per kind, and the step from a routing `ChannelTarget` to a ready delivery."""
+
+    def __init__(
+        self,
+        *,
+        webhook: Channel,
+        email: Channel,
+        apprise: Channel,
+        webpush: WebPushChannel,
+        subscriptions: PushSubscriptions,
+        client: httpx.AsyncClient,
+        owns_client: bool,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._channels: dict[ChannelKind, Channel] = {
+            "webhook": webhook,
+            "email": email,
+            "apprise": apprise,
+            "webpush": webpush,
+        }
+        self._webpush = webpush
+        self.subscriptions = subscriptions
+        self.email_configured = not isinstance(email, _NoSmtpChannel)
+        self._client = client
+        self._owns_client = owns_client
+        self._env = env
+
+    @property
+    def vapid_public_key(self) -> str:
+        """The `applicationServerKey` (base64url) the mobile page subscribes with."""
+        return self._webpush.public_key
+
+    def channel(self, kind: ChannelKind) -> Channel:
+        return self._channels[kind]
+
+    def resolve(self, target: ChannelTarget) -> Resolved | str:
+        """The channel, delivery target and secret for `target`; or, as a sentence, why it cannot be
+        used now (a permanent failure of that delivery: the recipient's fallback takes over)."""
+        channel = self._channels[target.kind]
+        if target.kind == "email":
+            return Resolved(channel, target.target) if self.email_configured else NO_SMTP_STATUS
+        if target.kind == "webpush":
+            subscription = self.subscriptions.get(target.target)
+            if subscription is None:
+                return (
+                    f"no push subscription registered for {target.target}; the custodian must open the mobile "
+                    "page and allow notifications"
+                )
+            return Resolved(channel, subscription)
+        try:
+            secret = resolve_secret(target.secret_ref, env=self._env)
+        except SecretError as error:
+            return f"secret unavailable: {error}"
+        if target.kind == "webhook" and not secret:
+            # Signed with an empty key, the alert would be refused by a receiver that checks, and
+            # accepted unverified by one that does not: neither is a delivery to count on.
+            return f"{mask_url(target.target)}: a webhook needs a signing secret; add secret_ref to the channel"
+        if target.kind == "apprise" and SECRET_PLACEHOLDER in target.target and not secret:
+            return (
+                f"{mask_url(target.target)} needs a secret for {SECRET_PLACEHOLDER} but names none; add secret_ref "
+                "to the channel"
+            )
+        # The apprise URL stays as written, {secret} and all: the channel fills it in per attempt.
+        return Resolved(channel, target.target, secret)
+
+    async def aclose(self) -> None:
+        await self._webpush.aclose()
+        if self._owns_client:
+            await self._client.aclose()
+
+
+def open_channels(
+    config: AlertsConfig,
+    *,
+    client: httpx.AsyncClient | None = None,
+    subscriptions: PushSubscriptions | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ChannelSet:
+    """Build every channel from `[alerts]`. `client`: a shared httpx client owned by the caller
+    (else one is made here and closed by `aclose`). `env`: where `env:` secrets are looked up
+    (default: the process environment, read at each `prepare`).
+
+    Creates the VAPID key file when missing; raises ConfigError for an unusable one.
+    """
+    from alerts.channels.apprise_channel import AppriseChannel
+    from alerts.channels.email import EmailChannel
+    from alerts.channels.webhook import WebhookChannel
+    from alerts.channels.webpush import WebPushChannel
+
+    timeout_s = config.delivery_timeout_s
+    vapid_pem = load_or_create_vapid_key(config.vapid_key_file)
+    try:
+        server = parse_smtp_url(config.smtp_url) if config.smtp_url else None
+    except ValueError as error:
+        raise ConfigError([f"[alerts] smtp_url: {error}"]) from None
+    email: Channel
+    if server is None:
+        email = _NoSmtpChannel()
+    else:
+        email = EmailChannel(
+            server.host,
+            server.port,
+            sender=config.email_from,
+            starttls=server.starttls,
+            username=server.username,
+            password=server.password,
+            timeout_s=timeout_s,
+            clock=_utc_now,
+        )
+    own = client is None
+    http = client if client is not None else httpx.AsyncClient()
+    try:
+        webpush = WebPushChannel(vapid_pem, config.vapid_subject, timeout_s, client=http)
+    except ValueError as error:
+        raise ConfigError([f"{config.vapid_key_file}: {error}"]) from None
+    return ChannelSet(
+        webhook=WebhookChannel(http, timeout_s=timeout_s),
+        email=email,
+        apprise=AppriseChannel(timeout_s=timeout_s),
+        webpush=webpush,
+        subscriptions=subscriptions if subscriptions is not None else MemoryPushSubscriptions(),
+        client=http,
+        owns_client=own,
+        env=env,
+    )
