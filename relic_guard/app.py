@@ -2,8 +2,10 @@
 
     run_service
      ├── database bootstrap: migrations, registry sync, partitions (retried until the database answers)
-     ├── alarm lane (this event loop; its own MQTT connection and durable sink)
-     ├── N telemetry workers (processes; one shared MQTT 5 subscription) — started once the schema exists
+     ├── alerting (this event loop): engine, timers, deliveries; journal thread to the database
+ ├── alarm lane (this event loop; its own MQTT connection and durable sink), tells alerting first
+     ├── N telemetry workers (processes; one shared MQTT 5 subscription) — started once the schema exists;
+ │     each batch's devices heard, events and watched readings go to alerting over a queue
      ├── HTTP probes (uvicorn in this event loop)
      └── maintenance (partitions, rollups) every `store.maintenance_interval_s`
 
@@ -27,9 +29,10 @@ from typing import Any
 import psycopg
 import uvicorn
 
+from relic_guard.alerting.runtime import Alerting
 from relic_guard.config import Config
 from relic_guard.errors import ConfigError
-from relic_guard.ingest.alarm_lane import AlarmLane
+from relic_guard.ingest.alarm_lane import AlarmLane, log_alarm
 from relic_guard.ingest.sinks import ALARM_LANE, make_sink, replay_orphaned_spools, worker_count
 from relic_guard.ingest.worker import worker_main
 from relic_guard.mqtt_probe import negotiate_protocol
@@ -56,10 +59,19 @@ def bootstrap_database(config: Config, registry: Registry) -> None:
 class WorkerPool:
     """The telemetry worker processes, restarted with a pause when one dies."""
 
-    def __init__(self, config: Config, registry: Registry, protocol: int) -> None:
+    def __init__(
+        self,
+        config: Config,
+        registry: Registry,
+        protocol: int,
+        feed_queue: Any = None,
+        threshold_metrics: frozenset[str] = frozenset(),
+    ) -> None:
         self.config = config
         self.registry = registry
         self.protocol = protocol
+        self.feed_queue = feed_queue
+        self.threshold_metrics = threshold_metrics
         self.ctx = multiprocessing.get_context("spawn")
         self.stop_event = self.ctx.Event()
         self.processes: dict[int, SpawnProcess] = {}
@@ -70,7 +82,8 @@ class WorkerPool:
     def _spawn(self, index: int) -> None:
         process = self.ctx.Process(
             target=worker_main,
-            args=(self.config, self.registry, index, self.stop_event, self.ready),
+            args=(self.config, self.registry, index, self.stop_event, self.ready, self.feed_queue,
+                  self.threshold_metrics),
             name=f"ingest-{index}",
             daemon=False,
         )
@@ -120,15 +133,20 @@ async def run_service(
     host, port = _listen_address(config.http.listen)
     protocol = await asyncio.to_thread(negotiate_protocol, config.mqtt)
 
+    alerting = Alerting.build(config, registry)
     alarm_sink = make_sink(config, ALARM_LANE)
     alarm_sink.start()
-    alarm_lane = AlarmLane(config, registry, alarm_sink, protocol=protocol)
+    alarm_lane = AlarmLane(config, registry, alarm_sink, protocol=protocol, consumers=(log_alarm, alerting.consume))
 
-    pool = WorkerPool(config, registry, protocol)
+    pool = WorkerPool(config, registry, protocol, alerting.feed_queue, alerting.threshold_metrics)
     probe = ReadinessProbe(config.database.url, lambda: alarm_lane.connected, pool.all_ready)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(probe), host=host, port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(
+            create_app(probe, service=alerting.service, tokens=alerting.tokens, registry=registry),
+            host=host, port=port, log_level="warning", lifespan="off",
+        )
     )
+    await alerting.start(stop)
     tasks: list[asyncio.Task[Any]] = [
         asyncio.create_task(alarm_lane.run(stop), name="alarm-lane"),
         asyncio.create_task(server.serve(), name="http"),
@@ -158,6 +176,7 @@ async def run_service(
         await asyncio.to_thread(pool.stop)
         server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
+        await alerting.stop()
         await asyncio.to_thread(alarm_sink.close)
         log.info("relic-guard stopped")
 
