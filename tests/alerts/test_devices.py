@@ -139,3 +139,63 @@ def test_reporting_device_never_offline_and_silent_one_offline_in_time(
     assert declared is not None
     delay = (declared - last_report).total_seconds()
     assert heartbeat_s - 1e-6 <= delay <= heartbeat_s + tick_s + 1e-6
+
+
+def test_a_short_heartbeat_is_not_held_back_by_a_long_one() -> None:
+    """Each heartbeat period has its own queue: a device with a 30 s period heard after one
+    with 60 s still goes offline at its own deadline."""
+    slow = Device(site=SITE, id="slow", source=Source.ENV, heartbeat_s=60)
+    fast = Device(site=SITE, id="fast", source=Source.ENV, heartbeat_s=30)
+    drive = Driver(context(devices=[slow, fast, *registry(1)]))
+    drive.feed(reading("slow"), reading("d0"))
+    drive.at(10).feed(reading("fast"))
+    assert drive.at(29.9).tick() == []
+    assert [a.key.device for a in opened(drive.at(0.1).tick())] == ["fast"]  # t = 40
+    drive.at(15).feed(reading("d0"))
+    assert [a.key.device for a in opened(drive.at(5).tick())] == ["slow"]  # t = 60
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    periods=st.lists(st.sampled_from([None, 5, 10]), min_size=2, max_size=6),
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["report", "report", "down", "up", "tick", "tick"]),
+            st.integers(0, 5),
+            st.integers(0, 16).map(lambda quarters: quarters / 4),  # exact in binary: no rounding at deadlines
+        ),
+        max_size=80,
+    ),
+)
+def test_each_tick_declares_exactly_what_a_scan_of_every_device_would(
+    periods: list[int | None], steps: list[tuple[str, int, float]]
+) -> None:
+    """Whatever the mix of heartbeat periods, reports and statuses, a tick declares offline
+    exactly the online devices a scan of all of them finds silent past last report + heartbeat."""
+    ctx = context(
+        devices=[Device(site=SITE, id=f"d{i}", source=Source.ENV, heartbeat_s=p) for i, p in enumerate(periods)]
+    )
+    engine = eng.rebuild([], DAY, ctx)
+    now = DAY
+    heartbeat = {f"d{i}": p for i, p in enumerate(periods)}
+    last = {device: 0.0 for device, period in heartbeat.items() if period}  # watched from the start
+    down: set[str] = set()
+    for what, index, gap in steps:
+        now += timedelta(seconds=gap)
+        t = (now - DAY).total_seconds()
+        device = f"d{index % len(periods)}"
+        if what == "tick":
+            _, actions = eng.tick(engine, now, ctx)
+            due = {d for d, seen_at in last.items() if d not in down and seen_at + (heartbeat[d] or 0) <= t}
+        elif what == "down":
+            _, actions = eng.evaluate(engine, status(device, False), now, ctx)
+            due = set() if device in down else {device}
+        else:
+            record = reading(device) if what == "report" else status(device, True)
+            _, actions = eng.evaluate(engine, record, now, ctx)
+            due = set()
+            if heartbeat[device]:
+                last[device] = t
+            down.discard(device)
+        assert {a.key.device for a in opened(actions) if a.key.rule == "device.offline"} == due
+        down |= due
