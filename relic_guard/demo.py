@@ -523,6 +523,14 @@ class _Demo:
             database=replace(base.database, url=self.database_url),
             http=replace(base.http, listen=self.http_listen),
             spool=replace(base.spool, dir=spool_dir),
+            # The keys the daemon creates at first use stay with the demo's data.
+            audit=replace(base.audit, key_file=self.data_dir / "keys" / "audit.key"),
+            alerts=replace(
+                base.alerts,
+                ack_key_file=self.data_dir / "keys" / "ack.key",
+                vapid_key_file=self.data_dir / "keys" / "vapid.pem",
+                public_url=f"http://{_url_host(self.http_host)}:{self.http_port}",
+            ),
             registry_dir=registry_dir,
         )
 

@@ -91,6 +91,10 @@ class Daemon:
                 "RELIC_GUARD_HTTP_LISTEN": f"127.0.0.1:{self.http_port}",
                 "RELIC_GUARD_REGISTRY": str(self.registry_dir),
                 "RELIC_GUARD_SPOOL_DIR": str(self.work_dir / "spool"),
+                # Keys the daemon creates at first use: in the test's folder, never the checkout.
+                "RELIC_GUARD_AUDIT_KEY_FILE": str(self.work_dir / "keys" / "audit.key"),
+                "RELIC_GUARD_ALERTS_ACK_KEY_FILE": str(self.work_dir / "keys" / "ack.key"),
+                "RELIC_GUARD_ALERTS_VAPID_KEY_FILE": str(self.work_dir / "keys" / "vapid.pem"),
                 "RELIC_GUARD_INGEST_WORKERS": str(self.workers),
                 "RELIC_GUARD_INGEST_BATCH_MAX_DELAY_MS": "50",
                 "PROMETHEUS_MULTIPROC_DIR": str(self.work_dir / "metrics"),
