@@ -122,6 +122,29 @@ def alert_object(alert: Alert, site: SiteCard | None, *, ack_url: str | None,
     return body
 
 
+def related_lines(body: Mapping[str, object]) -> list[str]:
+    """The other alerts a grouped notification carries (`related`), one line each, for channels
+    that show text: `同时：【新告警】安防：城子崖遗址 北门（确认：https://…）`."""
+    related = body.get("related")
+    if not isinstance(related, list) or not related:
+        return []
+    lines = [f"同时另有 {len(related)} 条告警："]
+    for item in related:
+        if not isinstance(item, Mapping):
+            continue
+        alert = item.get("alert")
+        alert = alert if isinstance(alert, Mapping) else {}
+        event = item.get("event")
+        label = EVENT_LABELS.get(event, "") if isinstance(event, str) else ""
+        title = alert.get("title") if isinstance(alert.get("title"), str) else "告警"
+        ack_url = alert.get("ack_url")
+        line = f"· 【{label}】{title}" if label else f"· {title}"
+        if isinstance(ack_url, str) and ack_url:
+            line += f"（确认：{ack_url}）"
+        lines.append(line)
+    return lines
+
+
 def notification_body(event: NotifyEvent, alert: Alert, site: SiteCard | None, *, ack_url: str | None,
                       tz: tzinfo = SHANGHAI) -> dict[str, object]:
     """`{"event": …, "alert": {…}}`; the webhook channel adds `sent_at` when it sends."""

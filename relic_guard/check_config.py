@@ -33,6 +33,7 @@ from relic_guard.alerting.channels import (
     resolve_secret,
 )
 from relic_guard.alerting.thresholds_load import load_thresholds
+from relic_guard.alerting.tokens import load_tokens
 from relic_guard.config import Config
 from relic_guard.config_load import load_config, mask_url
 from relic_guard.errors import ConfigError
@@ -59,6 +60,7 @@ def check_config(path: Path | None, env: Mapping[str, str]) -> tuple[int, str]:
     for what, check in (
         ("routing file", _check_routing),
         ("thresholds file", _check_thresholds),
+        ("API tokens file", _check_tokens),
         ("alert settings", _check_alert_settings),
     ):
         try:
@@ -74,6 +76,7 @@ class _Alerting:
 
     routing: RoutingConfig | None = None
     thresholds: tuple[ThresholdRule, ...] = ()
+    tokens: int | None = None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -129,6 +132,12 @@ def _check_thresholds(config: Config, registry: Registry, env: Mapping[str, str]
     path = config.alerts.thresholds_file
     if path is not None:
         found.thresholds = load_thresholds(path, sites=registry.sites, devices=registry.devices)
+
+
+def _check_tokens(config: Config, registry: Registry, env: Mapping[str, str], found: _Alerting) -> None:
+    path = config.alerts.api_tokens_file
+    if path is not None:
+        found.tokens = len(load_tokens(path, registry.sites))
 
 
 def _check_alert_settings(config: Config, registry: Registry, env: Mapping[str, str], found: _Alerting) -> None:
@@ -198,6 +207,11 @@ def _summary(config: Config, registry: Registry, alerting: _Alerting) -> str:
     rows.append(("ack links", f"{config.alerts.public_url}/… (valid {_duration(config.alerts.ack_ttl_s)})"))
     smtp = config.alerts.smtp_url
     rows.append(("e-mail", f"{mask_url(smtp)} as {config.alerts.email_from}" if smtp else "not configured"))
+    rows.append((
+        "api tokens",
+        f"{_count(alerting.tokens, 'token')} ({config.alerts.api_tokens_file})" if alerting.tokens is not None
+        else "none: the HTTP API refuses every call (`relic-guard token new --file …` makes one)",
+    ))
 
     notes = _notes(registry)
     width = max(len(label) for label, _ in rows)

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from alerts.channels.base import Delivery, DeliveryEvent, DeliveryResult
-from alerts.notification import CATEGORY_LABELS, EVENT_LABELS, SEVERITY_LABELS, wall_clock_text
+from alerts.notification import CATEGORY_LABELS, EVENT_LABELS, SEVERITY_LABELS, related_lines, wall_clock_text
 
 with warnings.catch_warnings():
     # apprise's e-mail plugin imports the stdlib `imghdr` (deprecated since 3.11; apprise shims it
@@ -132,6 +132,7 @@ def render_message(delivery: Delivery) -> Message:
     ack_url = _text(alert.get("ack_url"))
     if ack_url and delivery.event in ACK_EVENTS:
         lines.append(f"确认：{ack_url}")
+    lines += related_lines(delivery.body)
     lines.append(f"{DELIVERY_ID_LABEL}{delivery.delivery_id}")
     return Message(title=title, body="\n".join(lines), notify_type=_notify_type(delivery.event, severity))
 

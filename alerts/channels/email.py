@@ -54,7 +54,14 @@ from alerts.channels.webhook import (
     encode_body,
     format_sent_at,
 )
-from alerts.notification import CATEGORY_LABELS, EVENT_LABELS, SEVERITY_LABELS, STATUS_LABELS, wall_clock_text
+from alerts.notification import (
+    CATEGORY_LABELS,
+    EVENT_LABELS,
+    SEVERITY_LABELS,
+    STATUS_LABELS,
+    related_lines,
+    wall_clock_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +167,9 @@ def text_for(event: str, delivery_id: str, sent_at: str, body: Mapping[str, obje
     ack_url = _text(alert.get("ack_url"))
     if ack_url:
         lines += ["", f"确认接警（手机可直接打开）：{ack_url}"]
+    related = related_lines(body)
+    if related:
+        lines += ["", *related]
     lines += [
         "",
         "--",

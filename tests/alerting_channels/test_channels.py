@@ -128,13 +128,30 @@ def test_missing_and_empty_files_are_errors(tmp_path: Path) -> None:
         resolve_secret(f"file:{empty}")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
 def test_unreadable_file_is_not_visible(tmp_path: Path) -> None:
     path = tmp_path / "secret"
     path.write_text("x", encoding="ascii")
     path.chmod(0)
-    with pytest.raises(SecretNotVisible, match="this user may not read the file"):
-        resolve_secret(f"file:{path}")
+    if os.geteuid() != 0:
+        with pytest.raises(SecretNotVisible, match="this user may not read the file"):
+            resolve_secret(f"file:{path}")
+        return
+    # Root reads every file: check as an unprivileged user, in a forked child (exit code = verdict).
+    tmp_path.chmod(0o755)
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        verdict = 1
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            resolve_secret(f"file:{path}")
+        except SecretNotVisible as exc:
+            verdict = 0 if "this user may not read the file" in str(exc) else 2
+        except BaseException:
+            verdict = 3
+        os._exit(verdict)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 @pytest.mark.parametrize("ref", ["hunter2-the-secret", "vault:hunter2", "env:", "file:"])
