@@ -142,7 +142,8 @@ async def run_service(
     probe = ReadinessProbe(config.database.url, lambda: alarm_lane.connected, pool.all_ready)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(probe, service=alerting.service, tokens=alerting.tokens, registry=registry),
+            create_app(probe, service=alerting.service, tokens=alerting.tokens, registry=registry,
+                       channels=alerting.channels),
             host=host, port=port, log_level="warning", lifespan="off",
         )
     )

@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client import multiprocess as prom_multiprocess
 
 if TYPE_CHECKING:
+    from relic_guard.alerting.channels import ChannelSet
     from relic_guard.alerting.service import AlertService
     from relic_guard.alerting.tokens import TokenStore
     from relic_guard.registry import Registry
@@ -72,6 +73,7 @@ def create_app(
     tokens: TokenStore | None = None,
     database_url: str | None = None,
     registry: Registry | None = None,
+    channels: ChannelSet | None = None,
 ) -> FastAPI:
     """The probes; with `service`, also the alert API and the ack page. `tokens` None: no
     token is valid (every API call answers 401 saying so). `database_url` None: the probe's."""
@@ -107,5 +109,6 @@ def create_app(
             tokens=tokens if tokens is not None else TokenStore(()),
             history=History(database_url if database_url is not None else probe.database_url),
             devices=registry.devices if registry is not None else {},
+            channels=channels,
         ))
     return app

@@ -6,6 +6,8 @@
     GET  /api/sites · /api/sites/{id} · /api/sites/{id}/readings?device=&metric=&from=&to=&bucket=
     GET  /api/deliveries/undelivered?since=&limit=
     GET  /ack/{token} (a page, never acknowledges) · POST /ack/{token} (acknowledges)
+    GET  /api/push/key                                         {"public_key"}: the VAPID applicationServerKey
+    POST /api/push/subscriptions {"id", "subscription"} · DELETE /api/push/subscriptions/{id}
 
 Authentication: `Authorization: Bearer <token>` (relic_guard.alerting.tokens); every answer to
 a request without a valid token is 401, with a JSON body that says how to authenticate. A caller
@@ -32,6 +34,23 @@ heartbeat period of grace then).
 
 Actors: a token's caller acts as `user:<name>`, a recipient through an ack link as
 `recipient:<id>`; both land in the alert's timeline and the audit trail.
+
+Web Push: the mobile page fetches the key, subscribes the phone's browser with it, and posts the
+browser's `PushSubscription.toJSON()` under the id the routing file gives the custodian's webpush
+channel (`{ kind = "webpush", target = "sub-wangjianguo" }`). Who may register or remove which id:
+- the id must be the target of a webpush channel (primary or fallback) of some recipient in the
+  routing file, else 404 naming the file: a subscription under any other id would never be used;
+- an admin token: any such id (administrators are trusted with the whole configuration);
+- a custodian token: only an id used by custodian recipients alone, each named (`name`) as a
+  custodian of a site the token covers (sites.csv `custodians`). An id shared with any other
+  recipient is refused, so a custodian can never point an agency's or a colleague elsewhere's
+  pushes at their own phone. Refused ids are answered 404 in the same words as unknown ones,
+  as sites outside a token's scope are;
+- other roles: 403 (the monitoring center, agencies and supervisors have no phone to register).
+Every registration and removal goes to the audit trail (`push.subscribed` / `push.removed`,
+subject the id, detail the recipient and the endpoint's origin; never the keys). While the
+database is down a registration is kept in memory and written later, and the answer says so
+(`"database": "pending: …"`); see `relic_guard.alerting.channels.StoredPushSubscriptions`.
 """
 
 from __future__ import annotations
@@ -53,13 +72,17 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from alerts import ack_token
 from alerts.errors import IllegalTransition, InvalidResolutionError, UnknownAlertError
-from alerts.model import Alert, AlertStatus, Category, Classification
+from alerts.model import Alert, AlertStatus, Audience, Category, Classification
 from alerts.notification import CATEGORY_LABELS, SEVERITY_LABELS, STATUS_LABELS, alert_object, rfc3339, wall_clock_text
+from alerts.routing import Recipient
 from alerts.rules.common import SHANGHAI
+from relic_guard.alerting.channels import ChannelSet, StoredPushSubscriptions, normalize_subscription
 from relic_guard.alerting.records import DeliveryRecord, TimelineEntry
 from relic_guard.alerting.service import AlertService
-from relic_guard.alerting.tokens import Command, Principal, TokenStore
+from relic_guard.alerting.tokens import Command, Principal, Role, TokenStore
+from relic_guard.audit import AuditEntry
 from relic_guard.registry import ID_PATTERN, Device
+from relic_guard.routing_load import RoutingConfig
 from relic_guard.store import alerts as alert_store
 from relic_guard.store import queries
 
@@ -156,6 +179,13 @@ class ApiContext:
     history: History
     # The registry's devices (source, kind, zone, heartbeat); the rule context's when not given.
     devices: Mapping[tuple[str, str], Device] = field(default_factory=dict)
+    # The daemon's channels: the VAPID key `GET /api/push/key` gives, and the push subscriptions
+    # the API registers into. None: the push endpoints answer 503 "Web Push not configured".
+    channels: ChannelSet | None = None
+    # Browsers' push services are all https. Refusing plain http:// endpoints keeps a token
+    # holder from aiming the daemon's pushes at plain-HTTP services inside the network; only a
+    # local test push service needs this set.
+    allow_http_push_endpoints: bool = False
 
 
 def mount(app: FastAPI, ctx: ApiContext) -> None:
@@ -646,7 +676,146 @@ def api_router(ctx: ApiContext) -> APIRouter:
             shown.append(item)
         return {"deliveries": shown[:limit], "history": note}
 
+    # Web Push -----------------------------------------------------------------------------
+
+    def push_channels() -> ChannelSet:
+        if ctx.channels is None:
+            raise ApiError(503, "Web Push not configured: this server's API was started without its notification "
+                           "channels, so phones cannot subscribe here")
+        return ctx.channels
+
+    def push_id(text: str) -> str:
+        if not ID_PATTERN.fullmatch(text):
+            raise ApiError(422, f"id: '{text[:80]}' is not a subscription id; use the webpush target the routing "
+                           "file gives (1–64 of A-Z a-z 0-9 _ . -)")
+        return text
+
+    def push_recipients(who: Principal, subscription_id: str, verb: str) -> list[Recipient]:
+        """The recipients whose webpush channel `subscription_id` is, when `who` may change it."""
+        if who.role not in (Role.ADMIN, Role.CUSTODIAN):
+            raise ApiError(403, f"{_a(who.role)} token may not {verb} push subscriptions; custodians register "
+                           "their own phones on the mobile page, an administrator any phone")
+        users = webpush_recipients(service.routing, subscription_id)
+        if who.role is Role.CUSTODIAN:
+            names = {name for site_id, site in service.sites.items() if who.can_see(site_id)
+                     for name in site.custodians}
+            if not all(r.audience is Audience.CUSTODIANS and r.name in names for r in users):
+                users = []
+        if users:
+            return users
+        where = _routing_file(service.routing)
+        if who.role is Role.ADMIN:
+            raise ApiError(404, f"no recipient in {where} has a webpush channel with target '{subscription_id}'; "
+                           "register under the id the custodian's recipient names there, or add "
+                           f'{{ kind = "webpush", target = "{subscription_id}" }} to its channels')
+        raise ApiError(404, f"no recipient in {where} has a webpush channel with target '{subscription_id}' "
+                       "(or it is not one of a custodian of a site your token covers)")
+
+    @router.get("/push/key")
+    async def push_key(who: Principal = caller) -> dict[str, object]:
+        return {"public_key": push_channels().vapid_public_key}
+
+    @router.post("/push/subscriptions")
+    async def push_subscribe(request: Request, who: Principal = caller) -> dict[str, object]:
+        channels = push_channels()
+        body = await json_body(request)
+        raw_id = _text_field(body, "id", required=True)
+        assert raw_id is not None
+        subscription_id = push_id(raw_id)
+        users = push_recipients(who, subscription_id, "register")
+        raw = body.get("subscription")
+        if raw is None:
+            raise ApiError(422, "subscription: missing; send the browser's PushSubscription.toJSON() "
+                           '({"endpoint": …, "keys": {"p256dh": …, "auth": …}})')
+        if isinstance(raw, dict):
+            text = json.dumps(raw, ensure_ascii=False)
+        elif isinstance(raw, str):
+            text = raw
+        else:
+            raise ApiError(422, f"subscription: must be a JSON object, not {type(raw).__name__}; send the browser's "
+                           "PushSubscription.toJSON()")
+        try:
+            stored, origin = normalize_subscription(text)
+        except ValueError as exc:
+            raise ApiError(422, f"subscription: {exc}; send the browser's PushSubscription.toJSON() as it is "
+                           '({"endpoint": …, "keys": {"p256dh": …, "auth": …}})') from None
+        if origin.startswith("http://") and not ctx.allow_http_push_endpoints:
+            raise ApiError(422, f"subscription: the endpoint {origin} is plain http; browsers' push services are "
+                           "https, so this is not a browser's subscription")
+        subscriptions = channels.subscriptions
+        replaced = subscriptions.get(subscription_id) is not None
+        recipient = ",".join(r.id for r in users)
+        if isinstance(subscriptions, StoredPushSubscriptions):
+            saved = await subscriptions.save(subscription_id, stored, recipient=recipient, by=who.actor)
+            database = "ok" if saved else _pending_note(subscriptions)
+        else:
+            subscriptions.register(subscription_id, stored)
+            database = "not configured: kept in memory until the daemon stops"
+        service.journal.put(AuditEntry(
+            at=service.clock(), actor=who.actor, kind="push.subscribed", subject=subscription_id,
+            detail={"recipient": recipient, "endpoint_origin": origin, "replaced": replaced},
+        ))
+        log.info("push subscription %s registered by %s for %s (%s)", subscription_id, who.actor, recipient, origin)
+        return {"id": subscription_id, "recipient": recipient, "endpoint_origin": origin, "replaced": replaced,
+                "database": database}
+
+    @router.delete("/push/subscriptions/{subscription_id}")
+    async def push_unsubscribe(subscription_id: str, who: Principal = caller) -> dict[str, object]:
+        channels = push_channels()
+        push_id(subscription_id)
+        users = push_recipients(who, subscription_id, "remove")
+        subscriptions = channels.subscriptions
+        current = subscriptions.get(subscription_id)
+        # Before the stored subscriptions are read back, absence here proves nothing: remove anyway.
+        unread = isinstance(subscriptions, StoredPushSubscriptions) and not subscriptions.loaded
+        if current is None and not unread:
+            raise ApiError(404, f"no push subscription is registered for '{subscription_id}'")
+        origin: str | None = None
+        if current is not None:
+            with contextlib.suppress(ValueError):
+                _, origin = normalize_subscription(current)
+        if isinstance(subscriptions, StoredPushSubscriptions):
+            saved = await subscriptions.discard(subscription_id)
+            database = "ok" if saved else _pending_note(subscriptions)
+        else:
+            subscriptions.remove(subscription_id)
+            database = "not configured: removed from memory"
+        recipient = ",".join(r.id for r in users)
+        service.journal.put(AuditEntry(
+            at=service.clock(), actor=who.actor, kind="push.removed", subject=subscription_id,
+            detail={"recipient": recipient, "endpoint_origin": origin},
+        ))
+        log.info("push subscription %s removed by %s", subscription_id, who.actor)
+        return {"id": subscription_id, "recipient": recipient, "removed": True, "database": database}
+
     return router
+
+
+def webpush_recipients(routing: RoutingConfig | None, subscription_id: str) -> list[Recipient]:
+    """The routing file's recipients with a webpush channel (primary or fallback) to `subscription_id`."""
+    if routing is None:
+        return []
+    return [
+        recipient for recipient in routing.recipients
+        if any(c.kind == "webpush" and c.target == subscription_id for c in (*recipient.channels, *recipient.fallback))
+    ]
+
+
+def _routing_file(routing: RoutingConfig | None) -> str:
+    if routing is None:
+        return "the routing file (none is configured: set [alerts] routing_file)"
+    if routing.source_file is None:
+        return "the routing configuration"
+    return f"the routing file {routing.source_file}"
+
+
+def _pending_note(subscriptions: StoredPushSubscriptions) -> str:
+    reason = subscriptions.last_error or "not written yet"
+    return f"pending: {reason}; kept in memory (pushes work now) and written when the database answers"
+
+
+def _a(role: Role) -> str:
+    return f"{'an' if role.value[0] in 'aeiou' else 'a'} {role.value}"
 
 
 def _classification(body: Mapping[str, Any]) -> Classification | None:

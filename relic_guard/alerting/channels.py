@@ -21,21 +21,29 @@ filled URL out of its results); only a web push target differs from the routing 
 the subscription the id stands for.
 
 Web Push targets are subscription ids (`sub-wangjianguo`) that a custodian's phone registers
-through the mobile page; `PushSubscriptions` maps them to the browser's subscription JSON. A
-custodian who never allowed notifications has none, and their fallback (SMS) takes over.
+through the mobile page (`POST /api/push/subscriptions`); `PushSubscriptions` maps them to the
+browser's subscription JSON. A custodian who never allowed notifications has none, and their
+fallback (SMS) takes over. The daemon keeps them in `StoredPushSubscriptions`: a dict that
+`resolve` reads without I/O, loaded from the database at start and written through on every
+change (see that class for what happens while the database is down).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import logging
 import os
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import httpx
+import psycopg
 
 from alerts.channels.base import Channel, Delivery, DeliveryResult
 from alerts.routing import ChannelKind, ChannelTarget
@@ -50,6 +58,7 @@ if TYPE_CHECKING:
 
 # The channel modules are imported where channels are built: apprise loads every one of its
 # plugins on import, a second that `check-config`, which only resolves secrets, should not wait.
+# The store is imported where it is used, for the same reason (its package loads the writers).
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +228,29 @@ class PushSubscriptions(Protocol):
         ...
 
 
+# A browser's PushSubscription.toJSON() is a few hundred bytes; anything far larger is not one.
+MAX_SUBSCRIPTION_CHARS: Final = 4096
+
+
+def check_subscription_id(subscription_id: str) -> None:
+    """Raise ValueError unless `subscription_id` can name a subscription (the routing file's id syntax)."""
+    if not ID_PATTERN.fullmatch(subscription_id):
+        raise ValueError(f"{subscription_id!r} is not a subscription id; use 1–64 of A-Z a-z 0-9 _ . -")
+
+
+def normalize_subscription(subscription_json: str) -> tuple[str, str]:
+    """(the subscription as stored, its endpoint's origin) from what the browser gave; ValueError
+    saying what is wrong when it could never be pushed to. Only the endpoint and the two keys are
+    kept: the rest (`expirationTime`, anything a page adds) is never used to send."""
+    from alerts.channels.webpush import parse_subscription
+
+    if len(subscription_json) > MAX_SUBSCRIPTION_CHARS:
+        raise ValueError(f"subscription is longer than {MAX_SUBSCRIPTION_CHARS} characters; send the browser's "
+                         "PushSubscription.toJSON() as it is")
+    info, origin = parse_subscription(subscription_json)
+    return json.dumps(info, ensure_ascii=False, separators=(",", ":")), origin
+
+
 class MemoryPushSubscriptions:
     """`PushSubscriptions` in a dict: what phones registered since the daemon started."""
 
@@ -228,8 +260,7 @@ class MemoryPushSubscriptions:
             self.register(subscription_id, subscription_json)
 
     def register(self, subscription_id: str, subscription_json: str) -> None:
-        if not ID_PATTERN.fullmatch(subscription_id):
-            raise ValueError(f"{subscription_id!r} is not a subscription id; use 1–64 of A-Z a-z 0-9 _ . -")
+        check_subscription_id(subscription_id)
         from alerts.channels.webpush import parse_subscription
 
         parse_subscription(subscription_json)  # refuse now what could never be pushed to
@@ -243,6 +274,238 @@ class MemoryPushSubscriptions:
 
     def __len__(self) -> int:
         return len(self._by_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Upsert:
+    subscription_json: str
+    recipient: str
+    by: str
+
+
+# A change not yet in the database: the subscription to store, or None to delete it.
+_Change = _Upsert | None
+
+
+class StoredPushSubscriptions:
+    """`PushSubscriptions` kept in PostgreSQL (`push_subscriptions`), with a dict as the working copy.
+
+        subscriptions = StoredPushSubscriptions(database_url)
+        channels = open_channels(config.alerts, subscriptions=subscriptions)
+        await subscriptions.start()          # load what phones registered before this start
+        stored = await subscriptions.save(id, subscription_json, recipient=…, by="user:…")
+        await subscriptions.aclose()         # last try to write what is still pending
+
+    `get` (what every web push delivery asks) reads the dict only: a delivery never waits on the
+    database. `save` / `discard` change the dict at once and then write through.
+
+    While the database is down, registering still works: the subscription is kept in memory
+    (pushes to that phone work at once), a warning is logged, and the change is written as soon
+    as the database answers (retried in the background, backing off to `retry_max_s`); `save`
+    returns False then, so the caller can say so. Refusing the registration instead would leave
+    the custodian's phone silent until they thought of trying again, which matters more than
+    the risk taken: a registration made while the database is down is lost only if the daemon
+    also stops before the database returns (the custodian then gets SMS until they register
+    again). Likewise when the database is down at start: the store starts empty, keeps what is
+    registered meanwhile, and merges the stored subscriptions in when it can read them (a
+    change made meanwhile wins over the stored row for its id).
+
+    Everything here runs on the event loop except the database calls, which run one at a time in
+    a worker thread, in the order the changes were made; the last change of an id is what ends
+    up stored.
+    """
+
+    def __init__(self, database_url: str, *, connect_timeout_s: float = 2.0, retry_max_s: float = 30.0) -> None:
+        self._url = database_url
+        # libpq takes whole seconds (and treats anything below 2 as 2).
+        self._connect_timeout_s = max(2, int(connect_timeout_s))
+        self._retry_max_s = retry_max_s
+        self._by_id: dict[str, str] = {}
+        self._pending: dict[str, _Change] = {}
+        self._loaded = False
+        self._lock = asyncio.Lock()
+        self._retry_task: asyncio.Task[None] | None = None
+        self._closed = False
+        # Why the database could not be used, while it cannot (None when the last try worked).
+        self.last_error: str | None = None
+
+    # What deliveries and the API read --------------------------------------------------------
+
+    def get(self, subscription_id: str) -> str | None:
+        return self._by_id.get(subscription_id)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the subscriptions stored before this start have been read back."""
+        return self._loaded
+
+    @property
+    def pending(self) -> int:
+        """Changes kept in memory that the database does not have yet."""
+        return len(self._pending)
+
+    # Changes ----------------------------------------------------------------------------------------
+
+    def register(self, subscription_id: str, subscription_json: str, *, recipient: str = "", by: str = "") -> None:
+        """Take the subscription now and write it in the background (`save` waits for the write).
+        ValueError for an id or a subscription that cannot be used."""
+        self._take(subscription_id, subscription_json, recipient, by)
+        self._keep_trying_soon(0.0)
+
+    def remove(self, subscription_id: str) -> None:
+        """Forget it now and delete it in the background (`discard` waits for the deletion)."""
+        self._drop(subscription_id)
+        self._keep_trying_soon(0.0)
+
+    async def save(self, subscription_id: str, subscription_json: str, *, recipient: str, by: str) -> bool:
+        """`register`, then write it: True once the database has it, False when it is kept in
+        memory for now (see the class docstring). ValueError as `register`."""
+        self._take(subscription_id, subscription_json, recipient, by)
+        await self.sync()
+        return subscription_id not in self._pending
+
+    async def discard(self, subscription_id: str) -> bool:
+        """`remove`, then write it: True once the database no longer has it."""
+        self._drop(subscription_id)
+        await self.sync()
+        return subscription_id not in self._pending
+
+    def _take(self, subscription_id: str, subscription_json: str, recipient: str, by: str) -> None:
+        check_subscription_id(subscription_id)
+        stored, _origin = normalize_subscription(subscription_json)
+        self._by_id[subscription_id] = stored
+        self._pending[subscription_id] = _Upsert(stored, recipient, by)
+
+    def _drop(self, subscription_id: str) -> None:
+        self._by_id.pop(subscription_id, None)
+        self._pending[subscription_id] = None
+
+    # The database ---------------------------------------------------------------------------------
+
+    async def start(self) -> bool:
+        """Read back the stored subscriptions; when the database cannot be read, keep retrying in
+        the background (on this event loop) and return False."""
+        return await self.sync()
+
+    async def sync(self) -> bool:
+        """Load (once) and write what is pending; True when nothing is left to do. On failure a
+        background retry takes over."""
+        done = await self._sync()
+        if not done:
+            self._keep_trying_soon(1.0)
+        return done
+
+    async def aclose(self) -> None:
+        """Stop retrying, after one last try to write what is pending (logged when it fails:
+        those phones must register again after the restart)."""
+        self._closed = True
+        task, self._retry_task = self._retry_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._pending and not await self._sync():
+            log.error(
+                "push subscriptions: %d change(s) could not be written (%s) and are lost at this stop: %s; "
+                "those custodians must allow notifications again on the mobile page",
+                len(self._pending), self.last_error, ", ".join(sorted(self._pending)),
+            )
+
+    async def _sync(self) -> bool:
+        async with self._lock:
+            try:
+                if not self._loaded:
+                    rows = await asyncio.to_thread(self._read)
+                    self._merge(rows)
+                if self._pending:
+                    taken = dict(self._pending)
+                    await asyncio.to_thread(self._write, taken)
+                    for subscription_id, change in taken.items():
+                        # A change made while this batch was written stays pending, for the next one.
+                        if self._pending.get(subscription_id, _ABSENT) is change:
+                            del self._pending[subscription_id]
+            except (psycopg.Error, OSError) as error:
+                self._went_down(error)
+                return False
+            if self.last_error is not None:
+                self.last_error = None
+                log.warning("push subscriptions: the database answers again; %d subscription(s) in use",
+                            len(self._by_id))
+            return True
+
+    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
+        # A statement stuck behind a lock must not hold every later change back for long.
+        return psycopg.connect(self._url, connect_timeout=self._connect_timeout_s,
+                               options="-c statement_timeout=10000")
+
+    def _read(self) -> dict[str, str]:
+        from relic_guard.store import push as push_store
+
+        with self._connect() as conn:
+            return push_store.load_all(conn)
+
+    def _write(self, changes: Mapping[str, _Change]) -> None:
+        from relic_guard.store import push as push_store
+
+        with self._connect() as conn, conn.transaction():
+            for subscription_id, change in changes.items():
+                if change is None:
+                    push_store.delete(conn, subscription_id)
+                else:
+                    push_store.upsert(conn, subscription_id, change.subscription_json, change.recipient, change.by)
+
+    def _merge(self, rows: Mapping[str, str]) -> None:
+        found: dict[str, str] = {}
+        for subscription_id, text in rows.items():
+            try:
+                check_subscription_id(subscription_id)
+                found[subscription_id], _origin = normalize_subscription(text)
+            except ValueError as error:
+                # A row written by hand or by another version: that custodian's fallback covers them.
+                log.warning("push subscriptions: ignoring the stored row %r: %s", subscription_id[:80], error)
+        for subscription_id, change in self._pending.items():
+            if change is None:
+                found.pop(subscription_id, None)
+            else:
+                found[subscription_id] = change.subscription_json
+        self._by_id = found
+        self._loaded = True
+        log.info("push subscriptions: %d loaded from the database", len(found))
+
+    def _went_down(self, error: BaseException) -> None:
+        text = str(error).strip()
+        first = self.last_error is None
+        self.last_error = text.splitlines()[0] if text else type(error).__name__
+        if first:
+            what = "cannot read the stored subscriptions" if not self._loaded else "cannot write to the database"
+            log.warning(
+                "push subscriptions: %s (%s); registrations are kept in memory and written when the database "
+                "answers", what, self.last_error,
+            )
+
+    def _keep_trying_soon(self, first_delay_s: float) -> None:
+        """Have a background task write what is pending (and load, if not yet), retrying with
+        backoff until done. Needs a running event loop; without one the next `sync` does it."""
+        if self._closed or (self._retry_task is not None and not self._retry_task.done()):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._retry_task = loop.create_task(self._keep_trying(first_delay_s), name="push-subscriptions-sync")
+
+    async def _keep_trying(self, delay_s: float) -> None:
+        while True:
+            await asyncio.sleep(min(delay_s, self._retry_max_s))
+            if await self._sync():
+                return
+            delay_s = min(max(delay_s * 2, 1.0), self._retry_max_s)
+
+
+_ABSENT: Final = object()
 
 
 # The channel set ----------------------------------------------------------------------------------

@@ -63,6 +63,7 @@ class Alerting:
     service: AlertService
     journal: AlertJournal
     channels: channel_factory.ChannelSet
+    subscriptions: channel_factory.StoredPushSubscriptions
     feed_queue: Any
     threshold_metrics: frozenset[str]
     config_files: dict[str, str]
@@ -94,7 +95,11 @@ class Alerting:
         journal = AlertJournal(
             config.database.url, audit_key, config.spool.dir, connect_timeout_s=config.database.connect_timeout_s
         )
-        channels = channel_factory.open_channels(settings)
+        # Phones register their push subscriptions through the API; kept in the database.
+        subscriptions = channel_factory.StoredPushSubscriptions(
+            config.database.url, connect_timeout_s=config.database.connect_timeout_s
+        )
+        channels = channel_factory.open_channels(settings, subscriptions=subscriptions)
         dispatcher = Dispatcher(channels, retry_policy(settings), journal, utc_now)
         ack_key = channel_factory.load_or_create_ack_key(settings.ack_key_file)
         ack = AckLinks(settings.public_url, ack_key, float(settings.ack_ttl_s))
@@ -109,6 +114,7 @@ class Alerting:
             service=service,
             journal=journal,
             channels=channels,
+            subscriptions=subscriptions,
             feed_queue=multiprocessing.get_context("spawn").Queue(maxsize=10_000),
             threshold_metrics=frozenset(rule.metric for rule in thresholds),
             config_files=_fingerprints(files),
@@ -125,6 +131,7 @@ class Alerting:
 
     async def start(self, stop: asyncio.Event) -> None:
         self.journal.start()
+        await self.subscriptions.start()  # one try; it keeps retrying by itself while the database is down
         loop = asyncio.get_running_loop()
         self._feed_stop = threading.Event()
         self._feed_thread = threading.Thread(
@@ -146,6 +153,7 @@ class Alerting:
         left = await self.service.dispatcher.drain(10.0)
         if left:
             log.error("stopped with %d notification(s) still being delivered; see the journal", left)
+        await self.subscriptions.aclose()
         await self.channels.aclose()
         await asyncio.to_thread(self.journal.close, 10.0)
         if self._feed_thread is not None:
