@@ -143,7 +143,7 @@ async def run_service(
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(probe, service=alerting.service, tokens=alerting.tokens, registry=registry,
-                       channels=alerting.channels),
+                       channels=alerting.channels, dashboard=alerting.dashboard),
             host=host, port=port, log_level="warning", lifespan="off",
         )
     )

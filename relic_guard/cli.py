@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -218,6 +219,115 @@ def token_new(
     typer.echo(f"token for {name} ({chosen.value}; {scope}) added to {file}:")
     typer.echo(token)
     typer.echo("It will not be shown again: only its SHA-256 is kept. Send it as 'Authorization: Bearer <token>'.")
+
+
+user_app = typer.Typer(help="Dashboard users: logins, roles, site scope.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+def _read_password(from_stdin: bool) -> str:
+    """From stdin (one line, for scripts), else asked twice on the terminal without echo."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = typer.prompt("password", hide_input=True)
+    if typer.prompt("again", hide_input=True) != first:
+        typer.echo("relic-guard: the two passwords differ; nothing was changed", err=True)
+        raise typer.Exit(2)
+    return str(first)
+
+
+def _user_database(config: Path | None) -> tuple[str, Path]:
+    """The database URL and registry folder of the configuration, or exit with why not."""
+    from relic_guard.config_load import load_config
+    from relic_guard.errors import ConfigError
+
+    try:
+        cfg = load_config(config, os.environ)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(f"relic-guard: {problem}", err=True)
+        raise typer.Exit(2) from exc
+    if cfg.database.url is None:
+        typer.echo("relic-guard: no database configured; set RELIC_GUARD_DATABASE_URL", err=True)
+        raise typer.Exit(2)
+    return cfg.database.url, cfg.registry_dir
+
+
+def _with_users(config: Path | None, action: Callable[[Any], None]) -> None:
+    import psycopg
+
+    from relic_guard.dashboard.users import UserError
+    from relic_guard.store.schema import migrate
+
+    url, _ = _user_database(config)
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            migrate(conn)
+            action(conn)
+    except UserError as exc:
+        typer.echo(f"relic-guard: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except psycopg.Error as exc:
+        typer.echo(f"relic-guard: database: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}",
+                   err=True)
+        raise typer.Exit(2) from exc
+
+
+@user_app.command("add")
+def user_add(
+    login: Annotated[str, typer.Argument(help="The login, e.g. zhang.wei")],
+    name: Annotated[str, typer.Option(help="The person's name as colleagues know it, e.g. 张伟")],
+    role: Annotated[str, typer.Option(help="operator, custodian, agency, supervisor or admin")],
+    site: Annotated[list[str] | None, typer.Option("--site", help="A site id the user may see (repeatable)")] = None,
+    district: Annotated[
+        list[str] | None, typer.Option("--district", help="A district whose sites the user may see (repeatable)")
+    ] = None,
+    lang: Annotated[str, typer.Option(help="zh-CN or en")] = "zh-CN",
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Add a dashboard user (custodians and agency liaisons need --site or --district)."""
+    from relic_guard.alerting.tokens import Role
+    from relic_guard.dashboard.users import add_user
+
+    try:
+        chosen = Role(role.strip().lower())
+    except ValueError:
+        typer.echo(f"relic-guard: --role '{role}' is not a role; give one of {', '.join(r.value for r in Role)}",
+                   err=True)
+        raise typer.Exit(2) from None
+    password = _read_password(password_stdin)
+    _with_users(config, lambda conn: add_user(conn, login=login, name=name, role=chosen, password=password,
+                                              sites=site or (), districts=district or (), lang=lang))
+    scope = ", ".join([*(site or ()), *(f"district {d}" for d in district or ())]) or "every site"
+    typer.echo(f"user {login} ({name}, {chosen.value}; {scope}) added")
+
+
+@user_app.command("passwd")
+def user_passwd(
+    login: Annotated[str, typer.Argument(help="The login")],
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Set a user's password (their open sessions end)."""
+    from relic_guard.dashboard.users import set_password
+
+    password = _read_password(password_stdin)
+    _with_users(config, lambda conn: set_password(conn, login, password))
+    typer.echo(f"password of {login} changed; their sessions have ended")
+
+
+@user_app.command("disable")
+def user_disable(
+    login: Annotated[str, typer.Argument(help="The login")],
+    enable: Annotated[bool, typer.Option("--enable", help="Enable the user again instead")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Disable a user (their sessions end at once), or --enable them again."""
+    from relic_guard.dashboard.users import set_disabled
+
+    _with_users(config, lambda conn: set_disabled(conn, login, not enable))
+    typer.echo(f"user {login} {'enabled' if enable else 'disabled; their sessions have ended'}")
 
 
 @app.command()

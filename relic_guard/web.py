@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from relic_guard.alerting.channels import ChannelSet
     from relic_guard.alerting.service import AlertService
     from relic_guard.alerting.tokens import TokenStore
+    from relic_guard.dashboard.app import DashboardDeps
     from relic_guard.registry import Registry
 
 
@@ -74,6 +75,7 @@ def create_app(
     database_url: str | None = None,
     registry: Registry | None = None,
     channels: ChannelSet | None = None,
+    dashboard: DashboardDeps | None = None,
 ) -> FastAPI:
     """The probes; with `service`, also the alert API and the ack page. `tokens` None: no
     token is valid (every API call answers 401 saying so). `database_url` None: the probe's."""
@@ -104,11 +106,18 @@ def create_app(
         from relic_guard.alerting.api import ApiContext, History, mount
         from relic_guard.alerting.tokens import TokenStore
 
+        session_principal = None
+        if dashboard is not None:
+            from relic_guard.dashboard.app import make_api_principal, mount_dashboard
+
+            mount_dashboard(app, dashboard)
+            session_principal = make_api_principal(dashboard.sessions)
         mount(app, ApiContext(
             service=service,
             tokens=tokens if tokens is not None else TokenStore(()),
             history=History(database_url if database_url is not None else probe.database_url),
             devices=registry.devices if registry is not None else {},
             channels=channels,
+            session_principal=session_principal,
         ))
     return app

@@ -60,7 +60,7 @@ import contextlib
 import html
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Final, Literal, TypeVar
@@ -186,6 +186,9 @@ class ApiContext:
     # holder from aiming the daemon's pushes at plain-HTTP services inside the network; only a
     # local test push service needs this set.
     allow_http_push_endpoints: bool = False
+    # The dashboard's session login: the caller of a request without an Authorization header
+    # (None: not logged in). It checks the CSRF header itself on anything but GET.
+    session_principal: Callable[[Request], Awaitable[Principal | None]] | None = None
 
 
 def mount(app: FastAPI, ctx: ApiContext) -> None:
@@ -330,7 +333,11 @@ def api_router(ctx: ApiContext) -> APIRouter:
     service = ctx.service
     history = ctx.history
 
-    async def principal(authorization: Annotated[str | None, Header()] = None) -> Principal:
+    async def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+        if (authorization is None or not authorization.strip()) and ctx.session_principal is not None:
+            from_session = await ctx.session_principal(request)
+            if from_session is not None:
+                return from_session
         if authorization is None or not authorization.strip():
             raise ApiError(401, f"authentication required: {AUTH_HELP}",
                            headers={"WWW-Authenticate": 'Bearer realm="relic-guard"'})

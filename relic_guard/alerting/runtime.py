@@ -39,6 +39,8 @@ from relic_guard.alerting.thresholds_load import engine_settings, load_threshold
 from relic_guard.alerting.tokens import TokenStore, load_tokens
 from relic_guard.audit import AuditEntry, load_or_create_key
 from relic_guard.config import Config
+from relic_guard.dashboard.app import DashboardDeps
+from relic_guard.dashboard.pages import dashboard_deps
 from relic_guard.registry import Registry
 from relic_guard.routing_load import RoutingConfig, check_against_registry, load_routing
 from relic_guard.store import alerts as alert_store
@@ -68,6 +70,7 @@ class Alerting:
     threshold_metrics: frozenset[str]
     config_files: dict[str, str]
     tokens: TokenStore | None
+    dashboard: DashboardDeps
     _tasks: list[asyncio.Task[Any]]
     _feed_thread: threading.Thread | None = None
     _feed_stop: threading.Event | None = None
@@ -119,6 +122,7 @@ class Alerting:
             threshold_metrics=frozenset(rule.metric for rule in thresholds),
             config_files=_fingerprints(files),
             tokens=load_tokens(settings.api_tokens_file, registry.sites) if settings.api_tokens_file else None,
+            dashboard=dashboard_deps(service, registry, config.database.url, settings.public_url),
             _tasks=[],
         )
 
