@@ -3,6 +3,7 @@
     GET  /api/alerts?status=&site=&category=&since=&limit=     open (memory) + closed (database)
     GET  /api/alerts/{id}                                      the alert, its timeline and deliveries
     POST /api/alerts/{id}/ack | /assign {"to"} | /resolve {"note", "false_alarm", "classification"}
+    POST /api/alerts/{id}/note {"note"}                        a remark on the timeline (extension)
     GET  /api/sites · /api/sites/{id} · /api/sites/{id}/readings?device=&metric=&from=&to=&bucket=
     GET  /api/deliveries/undelivered?since=&limit=
     GET  /ack/{token} (a page, never acknowledges) · POST /ack/{token} (acknowledges)
@@ -478,6 +479,21 @@ def api_router(ctx: ApiContext) -> APIRouter:
             raise not_found(alert_id) from None
         except IllegalTransition as exc:
             raise conflict(alert_id, exc, "acknowledged") from None
+
+    @router.post("/alerts/{alert_id}/note")
+    async def annotate(alert_id: str, request: Request, who: Principal = caller) -> dict[str, object]:
+        body = await json_body(request)
+        text = _text_field(body, "note", required=True)
+        assert text is not None
+        if len(text) > 2000:
+            raise ApiError(422, "note: at most 2000 characters")
+        await open_target(who, alert_id, "assign", "annotated")
+        try:
+            return alert_json(ctx, service.annotate(alert_id, text, who.actor))
+        except UnknownAlertError:
+            raise not_found(alert_id) from None
+        except InvalidResolutionError as exc:
+            raise ApiError(422, str(exc)) from None
 
     @router.post("/alerts/{alert_id}/assign")
     async def assign(alert_id: str, request: Request, who: Principal = caller) -> dict[str, object]:

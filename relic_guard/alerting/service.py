@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from alerts import ack_token, maintenance
+from alerts.errors import InvalidResolutionError, UnknownAlertError
 from alerts.escalation import EscalationBook, PolicyTable
 from alerts.grouping import DEFAULT_WAIT_S, Group, Grouper, per_recipient
 from alerts.model import (
@@ -188,6 +189,17 @@ class AlertService:
         self.journal.put(AlertSnapshot(alert))
         self._timeline(alert.id, now, "assigned", by, {"to": alert.assigned_to})
         self._tell(alert)
+        return alert
+
+    def annotate(self, alert_id: str, note: str, by: str) -> Alert:
+        """A remark on an open alert's timeline (what was seen, who was called); no state change."""
+        alert = self.get(alert_id)
+        if alert is None:
+            raise UnknownAlertError(alert_id)
+        text = note.strip()
+        if not text:
+            raise InvalidResolutionError("a note needs some text")
+        self._timeline(alert_id, self.clock(), "note", by, {"text": text[:2000]})
         return alert
 
     def resolve(

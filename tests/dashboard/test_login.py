@@ -85,3 +85,16 @@ async def test_logout_ends_the_session(browser: httpx.AsyncClient) -> None:
     assert answer.status_code == 303
     assert (await browser.get("/")).status_code == 303
     assert (await browser.get("/api/alerts", headers={"accept": "application/json"})).status_code == 401
+
+
+async def test_a_note_lands_on_the_timeline(dashboard: Dashboard, browser: httpx.AsyncClient) -> None:
+    alert = dashboard.world.fire()
+    await log_in(browser, "ops")
+    csrf = csrf_of((await browser.get("/login")).text)
+    answer = await browser.post(f"/api/alerts/{alert.id}/note", json={"note": "已电话联系王建国，正在赶往现场"},
+                                headers={"x-csrf-token": csrf})
+    assert answer.status_code == 200, answer.text
+    notes = [i for i in dashboard.world.journal.items if getattr(i, "kind", None) == "note"]
+    assert [(n.actor, n.detail["text"]) for n in notes] == [("user:ops", "已电话联系王建国，正在赶往现场")]
+    refused = await browser.post(f"/api/alerts/{alert.id}/note", json={"note": "  "}, headers={"x-csrf-token": csrf})
+    assert refused.status_code == 422
