@@ -156,6 +156,7 @@ async def run_service(
         await _bootstrap_until_done(config, registry, stop)
         if stop.is_set():
             return
+        await alerting.database_ready(stop)
         pool.start()
         await asyncio.to_thread(replay_orphaned_spools, config)
         if on_ready is not None:

@@ -186,7 +186,9 @@ class WebhookChannel:
             code = response.status_code
             delivered, retryable = classify(code)
             status = f"{code} {response.reason_phrase}".rstrip()
-            if not delivered:
+            if delivered:
+                await _drain(response)
+            else:
                 excerpt = await _excerpt(response)
                 if 300 <= code < 400 and "location" in response.headers:
                     status += f" to {response.headers['location']} (not followed)"
@@ -201,6 +203,23 @@ class WebhookChannel:
                 status_code=code,
                 retry_after_s=retry_after,
             )
+
+
+# An accepted delivery's answer is read up to this much so the connection can serve the next
+# one (httpx closes a connection whose response was left unread: a TCP, and over https a TLS,
+# handshake per notification); a longer answer is not worth reading, and the connection goes.
+MAX_DRAIN_BYTES: Final = 64 * 1024
+
+
+async def _drain(response: httpx.Response) -> None:
+    read = 0
+    try:
+        async for chunk in response.aiter_raw():
+            read += len(chunk)
+            if read > MAX_DRAIN_BYTES:
+                return
+    except httpx.HTTPError:
+        pass  # delivered is delivered; only the connection's reuse is lost
 
 
 async def _excerpt(response: httpx.Response) -> str:

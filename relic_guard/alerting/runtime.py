@@ -134,18 +134,20 @@ class Alerting:
     # Running ----------------------------------------------------------------------------------
 
     async def start(self, stop: asyncio.Event) -> None:
+        """What needs no database: alarms are evaluated and delivered from here on."""
         self.journal.start()
-        await self.subscriptions.start()  # one try; it keeps retrying by itself while the database is down
         loop = asyncio.get_running_loop()
         self._feed_stop = threading.Event()
         self._feed_thread = threading.Thread(
             target=self._read_feed, args=(loop, self._feed_stop), name="engine-feed", daemon=True
         )
         self._feed_thread.start()
-        self._tasks = [
-            asyncio.create_task(self._tick_loop(stop), name="alert-ticks"),
-            asyncio.create_task(self._restore(stop), name="alert-restore"),
-        ]
+        self._tasks = [asyncio.create_task(self._tick_loop(stop), name="alert-ticks")]
+
+    async def database_ready(self, stop: asyncio.Event) -> None:
+        """Once the schema is in place: push subscriptions and the open alerts of before."""
+        await self.subscriptions.start()  # one try; it keeps retrying by itself if the database goes
+        self._tasks.append(asyncio.create_task(self._restore(stop), name="alert-restore"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -199,7 +201,7 @@ class Alerting:
                     await asyncio.to_thread(self.journal.flush, 30.0)
                 stored, previous = await asyncio.to_thread(self._read_state)
                 break
-            except psycopg.OperationalError as exc:
+            except psycopg.Error as exc:
                 log.error("cannot read open alerts yet (%s); new alarms are handled, retrying in %.0f s",
                           str(exc).strip().splitlines()[0] if str(exc).strip() else exc, delay_s)
             with contextlib.suppress(TimeoutError):

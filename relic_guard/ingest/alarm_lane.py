@@ -5,7 +5,8 @@ to the alarm consumers (the alert engine) at once, from memory; only then is it
 written, beside the alarm, through a durable sink of its own (database, or the
 spool while the database is away); only after that is it acknowledged. So a
 dead database delays the record of a fire alarm, never the alarm itself, and
-telemetry, which never enters this lane, cannot stand in front of it.
+telemetry, which never enters this lane, cannot stand in front of it; nor can the write of the
+previous alarm: reading and writing are separate loops (see `_consume`).
 """
 
 from __future__ import annotations
@@ -53,6 +54,20 @@ def log_alarm(record: Record) -> None:
         )
     elif isinstance(record, StatusChange) and not record.online:
         log.warning("device %s/%s reported offline", record.site, record.device)
+
+
+class _Gathered:
+    """What the reader has handed to the consumers and the writer has not yet made durable."""
+
+    def __init__(self) -> None:
+        self.batch = Batch()
+        self.messages: list[aiomqtt.Message] = []
+        self.ready = asyncio.Event()
+
+    def take(self) -> tuple[Batch, list[aiomqtt.Message]]:
+        batch, messages = self.batch, self.messages
+        self.batch, self.messages = Batch(), []
+        return batch, messages
 
 
 class AlarmLane:
@@ -139,22 +154,42 @@ class AlarmLane:
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
     async def _consume(self, client: aiomqtt.Client) -> None:
-        # aiomqtt's own queue, read directly so that whatever has already arrived can be
-        # taken in one go (its `messages` iterator yields one at a time).
+        """Two loops: the reader hands every message to the consumers the moment it arrives; the
+        writer makes what the reader gathered durable and acknowledges it, in arrival order. So an
+        alarm never waits behind the commit of the one before it (a commit can take 100 ms when
+        the telemetry lane is writing hard); alarms arriving during a commit ride in the next."""
+        gathered = _Gathered()
+        reader = asyncio.create_task(self._read(client, gathered), name="alarm-reader")
+        writer = asyncio.create_task(self._write(client, gathered), name="alarm-writer")
+        try:
+            done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # re-raise a broker or store error
+        finally:
+            for task in (reader, writer):
+                task.cancel()
+            await asyncio.gather(reader, writer, return_exceptions=True)
+
+    async def _read(self, client: aiomqtt.Client, gathered: _Gathered) -> None:
+        # aiomqtt's own queue, read directly: its `messages` iterator adds nothing here.
         queue: asyncio.Queue[aiomqtt.Message] = client._queue
         while True:
-            first = await queue.get()
-            taken = [first]
-            # Whatever else already arrived rides in the same transaction.
-            while len(taken) < 500 and not queue.empty():
-                taken.append(queue.get_nowait())
-            batch = Batch()
-            for m in taken:
-                topic = m.topic.value
-                props = getattr(m.properties, "UserProperty", None) if m.properties is not None else None
-                message = Message(topic, bytes(m.payload) if isinstance(m.payload, bytes | bytearray) else
-                                  str(m.payload).encode(), datetime.now(UTC), tuple(props) if props else ())
-                self.handle(message, batch)
+            m = await queue.get()
+            topic = m.topic.value
+            props = getattr(m.properties, "UserProperty", None) if m.properties is not None else None
+            message = Message(topic, bytes(m.payload) if isinstance(m.payload, bytes | bytearray) else
+                              str(m.payload).encode(), datetime.now(UTC), tuple(props) if props else ())
+            self.handle(message, gathered.batch)
+            gathered.messages.append(m)
+            gathered.ready.set()
+
+    async def _write(self, client: aiomqtt.Client, gathered: _Gathered) -> None:
+        while True:
+            await gathered.ready.wait()
+            gathered.ready.clear()
+            batch, taken = gathered.take()
+            if not taken:
+                continue
             await self._make_durable(batch)
             for m in taken:
                 if m.qos > 0:

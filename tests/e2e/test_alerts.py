@@ -268,7 +268,8 @@ def test_webhook_receiver_down_retries_then_fallback_and_undelivered_is_shown(
         fallback.script(*[Reply(status=500)] * 3)
         fire(pub, "smoke-2")  # confirmation: alert.escalated to the agencies, and to the center
         wait_until(lambda: api.get("/api/deliveries/undelivered").json().get("deliveries"), "undelivered listed")
-        assert 'relic_guard_undelivered_total{audience="monitoring_center"}' in d.metrics()
+        wait_until(lambda: 'relic_guard_undelivered_total{audience="monitoring_center"}' in d.metrics(),
+                   "the undelivered notification counted")
         assert "UNDELIVERED" in d.log()
     finally:
         for client in closing:
