@@ -21,6 +21,7 @@ Invariants:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -240,6 +241,9 @@ def _die_with_parent() -> None:
         log.debug("prctl(PR_SET_PDEATHSIG) unavailable; relying on the parent watch")
 
 
+WORKER_NICENESS = 5
+
+
 def worker_main(
     config: Config,
     registry: Registry,
@@ -256,6 +260,10 @@ def worker_main(
     from relic_guard.logs import setup_logging
 
     _die_with_parent()
+    # When the cores are saturated, the daemon's own process (alarms, the alert engine, deliveries)
+    # must get them first: telemetry only waits a little longer in the broker's session.
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
     # Ctrl-C in a terminal reaches the whole process group; the daemon decides when workers
     # stop (after their last batch), and a worker killed while waiting on the shared Event
     # would leave the daemon's `stop_event.set()` hanging.
