@@ -176,6 +176,8 @@ async def run_service(
     finally:
         stop.set()
         await asyncio.to_thread(pool.stop)
+        if alerting.dashboard.live is not None:
+            alerting.dashboard.live.close()  # open live-queue streams would hold the server's shutdown
         server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
         await alerting.stop()

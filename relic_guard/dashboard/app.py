@@ -31,6 +31,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from relic_guard.alerting.service import AlertService
 from relic_guard.alerting.tokens import Principal
 from relic_guard.dashboard import i18n
+from relic_guard.dashboard.live import LiveFeed
+from relic_guard.dashboard.live import router as live_router
 from relic_guard.dashboard.users import LoginThrottle, Session, Sessions, WebUser, utc_now
 from relic_guard.registry import Registry
 
@@ -61,6 +63,8 @@ class DashboardDeps:
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     # Extra page routers (each a function of the deps and the templates), in order.
     pages: list[Callable[[DashboardDeps, Templates], APIRouter]] = field(default_factory=list)
+    # The live queue's feed (Server-Sent Events), made by `mount_dashboard`; closed at shutdown.
+    live: LiveFeed | None = None
 
 
 class Templates:
@@ -230,6 +234,8 @@ def mount_dashboard(app: FastAPI, deps: DashboardDeps) -> Templates:
         return RedirectResponse(home_of(user), status_code=303)
 
     app.include_router(router)
+    deps.live = LiveFeed(deps.service)
+    app.include_router(live_router(deps.live, make_api_principal(deps.sessions)))
     for page in deps.pages:
         app.include_router(page(deps, templates))
     return templates
