@@ -52,7 +52,8 @@ rg_have() { command -v "$1" >/dev/null 2>&1; }
 # The names of the missing packages among the ones the given features need, on stdout.
 # Features: broker (mosquitto), broker-clients (mosquitto_sub/pub, for bench/), postgres (server
 # binaries and psql), node (nodejs + npm, for the TimescaleDB test group), openssl (the command, which
-# the TLS tests use to make throw-away certificates), python (3.11 + venv).
+# the TLS tests use to make throw-away certificates), browser (Debian's chromium and CJK fonts, for
+# the dashboard's browser tests), python (3.11 + venv).
 rg_missing_packages() {
   local feature
   for feature in "$@"; do
@@ -72,6 +73,12 @@ rg_missing_packages() {
         ;;
       openssl)
         rg_have openssl || echo openssl
+        ;;
+      browser)
+        # Debian's Chromium for the browser tests (Playwright drives it; it never downloads one).
+        [ -x /usr/bin/chromium ] || echo chromium
+        # CJK fonts, so that pages and screenshots show Chinese site names, not boxes.
+        compgen -G '/usr/share/fonts/opentype/noto/NotoSansCJK*' >/dev/null || echo fonts-noto-cjk
         ;;
       python)
         if [ ! -x .venv/bin/python ]; then
