@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from relic_guard.alerting.service import AlertService
 from relic_guard.dashboard.app import DashboardDeps
+from relic_guard.dashboard.mobile import mobile_pages
+from relic_guard.dashboard.queue import queue_pages
+from relic_guard.dashboard.sites import sites_pages
 from relic_guard.dashboard.users import Sessions
 from relic_guard.registry import Registry
 
@@ -16,5 +19,5 @@ def dashboard_deps(service: AlertService, registry: Registry, database_url: str,
         database_url=database_url,
         # Behind TLS (the public URL says https) the session cookie is never sent in clear.
         secure_cookies=public_url.startswith("https://"),
-        pages=[],
+        pages=[mobile_pages, sites_pages, queue_pages],
     )
