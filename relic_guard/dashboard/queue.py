@@ -258,6 +258,16 @@ def age_units(lang: str) -> dict[str, str]:
     return {f"data-age-{unit}": i18n.t(f"queue.age.{unit}", lang) for unit in ("now", "s", "m", "hm", "dh")}
 
 
+def row_words(lang: str) -> dict[str, dict[str, str]]:
+    """The words of severity, category and status in the page's language, for the scripts that
+    redraw rows from the live feed (its alert objects carry Chinese labels only)."""
+    return {
+        "severity": {key: i18n.t(f"queue.sev.{key}", lang) for key in SEVERITY_LABELS},
+        "category": {key: i18n.t(f"queue.cat.{key}", lang) for key in CATEGORY_LABELS},
+        "status": {key: i18n.t(f"queue.status.{key}", lang) for key in STATUS_LABELS},
+    }
+
+
 def label(kind: str, value: str | None, lang: str) -> str:
     if value is None:
         return ""
@@ -447,6 +457,7 @@ def queue_pages(deps: DashboardDeps, templates: Templates) -> APIRouter:
             request, "queue.html", rows=rows, counts=counts, total=len(rows), severities=[s.value for s in SEVERITIES],
             unacked_critical=unacked_critical, now_ms=epoch_ms(now), updated=i18n.local_time(now, lang)[11:],
             can_ack=user.principal.can_act("acknowledge"), age_units=age_units(lang),
+            words=row_words(lang),
         )
 
     # The alert page -------------------------------------------------------------------------

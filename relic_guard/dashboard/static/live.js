@@ -39,6 +39,7 @@
   function text(el, name, fallback) {
     return (el && el.getAttribute(name)) || fallback;
   }
+  window.relicGuardWord = function (kind, value, fallback) { return word(kind, value, fallback); };
 
   // Status indicator -----------------------------------------------------------------------
 
@@ -59,13 +60,28 @@
     return typeof value === 'string' ? value.slice(0, 19).replace('T', ' ') : '';
   }
 
+  // The page's own words (its language) for coded values; the feed's labels are Chinese.
+  let pageWords = null;
+  function word(kind, value, fallback) {
+    if (pageWords === null) {
+      pageWords = {};
+      const table = document.getElementById('alert-queue');
+      try {
+        pageWords = JSON.parse((table && table.getAttribute('data-words')) || '{}') || {};
+      } catch (e) {
+        pageWords = {};
+      }
+    }
+    return (pageWords[kind] || {})[value] || fallback || value;
+  }
+
   function cell(alert, col) {
     const labels = alert.labels || {};
     const site = alert.site || {};
     switch (col) {
-      case 'severity': return labels.severity || alert.severity;
-      case 'category': return labels.category || alert.category;
-      case 'status': return labels.status || alert.status;
+      case 'severity': return word('severity', alert.severity, labels.severity);
+      case 'category': return word('category', alert.category, labels.category);
+      case 'status': return word('status', alert.status, labels.status);
       case 'site': return site.name || site.id || '';
       case 'opened_at': return clock(alert.opened_at);
       case 'last_seen_at': return clock(alert.last_seen_at);

@@ -107,7 +107,9 @@
       if (sev) {
         const badge = document.createElement('span');
         badge.className = 'sev sev-' + alert.severity;
-        badge.textContent = labels.severity || alert.severity;
+        badge.textContent = window.relicGuardWord
+          ? window.relicGuardWord('severity', alert.severity, labels.severity)
+          : labels.severity || alert.severity;
         sev.textContent = '';
         sev.appendChild(badge);
       }
