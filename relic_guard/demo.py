@@ -224,6 +224,8 @@ class _Demo:
     seed: int
     http_host: str = field(init=False, default="")
     http_port: int = field(init=False, default=0)
+    # (login, password, what) of the dashboard logins, shown in the banner.
+    logins: list[tuple[str, str, str]] = field(init=False, default_factory=list)
     state: dict[str, Any] = field(init=False, default_factory=dict)
     started: list[tuple[str, _Server]] = field(init=False, default_factory=list)
     notes: dict[str, str] = field(init=False, default_factory=dict)
@@ -576,6 +578,7 @@ class _Demo:
                 prefix=config.mqtt.topic_prefix,
             )
             simulator.start()
+            self.logins = await asyncio.to_thread(self._ensure_logins, registry)
             self._print_banner(time.monotonic() - t0)
             monitor = _Monitor(self.database_url, f"http://{_url_host(self.http_host)}:{self.http_port}/metrics")
             while not stop.is_set() and not service.done():
@@ -610,11 +613,50 @@ class _Demo:
         await service
         return 0
 
+    def _ensure_logins(self, registry: Registry) -> list[tuple[str, str, str]]:
+        """The demo's dashboard logins (an operator; a custodian of the first site that names one),
+        made at the first run with random passwords kept in `<data>/logins.txt` (mode 0600)."""
+        import secrets
+
+        import psycopg
+
+        from relic_guard.alerting.tokens import Role
+        from relic_guard.dashboard.users import add_user, get_user
+
+        path = self.data_dir / "logins.txt"
+        known: dict[str, str] = {}
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                login, _, password = line.partition(" ")
+                if login and password:
+                    known[login] = password
+        wanted: list[tuple[str, str, Role, tuple[str, ...]]] = [("operator", "值班员（演示）", Role.OPERATOR, ())]
+        custodian_site = next((site for site in registry.sites.values() if site.custodians), None)
+        if custodian_site is not None:
+            wanted.append(("custodian", custodian_site.custodians[0], Role.CUSTODIAN, (custodian_site.id,)))
+        made: list[tuple[str, str, str]] = []
+        assert self.database_url is not None
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            for login, name, role, sites in wanted:
+                if get_user(conn, login) is None or login not in known:
+                    if get_user(conn, login) is not None:
+                        conn.execute("DELETE FROM users WHERE login = %s", (login,))
+                    known[login] = secrets.token_urlsafe(9)
+                    add_user(conn, login=login, name=name, role=role, password=known[login], sites=sites)
+                made.append((login, known[login], f"{role.value}, {name}" + (f", {sites[0]}" if sites else "")))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.writelines(f"{login} {password}\n" for login, password in known.items())
+        return made
+
     def _print_banner(self, startup_s: float) -> None:
         http = f"http://{_url_host(self.http_host)}:{self.http_port}"
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold cyan", no_wrap=True)
         grid.add_column(overflow="fold")
+        grid.add_row("Dashboard", f"[bold]{http}/[/]   (phones: {http}/m)")
+        for login, password, what in self.logins:
+            grid.add_row("", f"login [bold]{login}[/]  password [bold]{password}[/]  [dim]({what})[/]")
         grid.add_row("Probes", f"{http}/healthz   {http}/readyz   {http}/metrics")
         grid.add_row("Database", f"{self.database_url}   [dim]({self.notes.get('database', '')})[/]")
         grid.add_row(

@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -24,6 +25,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
@@ -118,6 +120,13 @@ def test_demo_starts_stores_readings_and_stops_on_ctrl_c(demo_dir: Path) -> None
             banner = log_path.read_text(errors="replace")
             assert database_url in banner, "the banner names the database URL"
             assert f"http://127.0.0.1:{port}/readyz" in banner
+            # The dashboard logins the banner prints work.
+            login = re.search(r"login (\S+)\s+password (\S+)", banner)
+            assert login is not None and login.group(1) == "operator", banner
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as web:
+                answer = web.post("/login", data={"login": "operator", "password": login.group(2), "next": "/"})
+                assert answer.status_code == 303 and answer.headers["location"] == "/queue", answer.text
+                assert web.get("/queue").status_code == 200
 
             rows = 0
             deadline = time.monotonic() + ROWS_TIMEOUT_S
