@@ -11,9 +11,12 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from relic_guard.alerting.tokens import Role
 
 app = typer.Typer(
     name="relic-guard",
@@ -179,6 +182,22 @@ def audit_verify(config: ConfigOption = None) -> None:
     raise typer.Exit(1)
 
 
+def _role(text: str) -> Role:
+    from relic_guard.alerting.tokens import Role
+
+    try:
+        return Role(text.strip().lower())
+    except ValueError:
+        typer.echo(f"relic-guard: --role '{text}' is not a role; give one of {', '.join(r.value for r in Role)}",
+                   err=True)
+        raise typer.Exit(2) from None
+
+
+SiteOption = Annotated[list[str] | None, typer.Option("--site", help="A site id it may see (repeatable)")]
+DistrictOption = Annotated[
+    list[str] | None, typer.Option("--district", help="A district whose sites it may see (repeatable)")
+]
+
 token_app = typer.Typer(help="Bearer tokens of the HTTP API ([alerts] api_tokens_file).", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 
@@ -188,23 +207,16 @@ def token_new(
     name: Annotated[str, typer.Option(help="Who uses the token, e.g. zhang.wei or 119-center (unique in the file)")],
     role: Annotated[str, typer.Option(help="operator, custodian, agency, supervisor or admin")],
     file: Annotated[Path, typer.Option(help="The tokens file ([alerts] api_tokens_file); created mode 0600")],
-    site: Annotated[list[str] | None, typer.Option("--site", help="A site id the token may see (repeatable)")] = None,
-    district: Annotated[
-        list[str] | None, typer.Option("--district", help="A district whose sites the token may see (repeatable)")
-    ] = None,
+    site: SiteOption = None,
+    district: DistrictOption = None,
 ) -> None:
     """Make an API token, append its SHA-256 to FILE and print the token once."""
     from datetime import datetime
 
-    from relic_guard.alerting.tokens import Role, append_token
+    from relic_guard.alerting.tokens import append_token
     from relic_guard.errors import ConfigError
 
-    try:
-        chosen = Role(role.strip().lower())
-    except ValueError:
-        typer.echo(f"relic-guard: --role '{role}' is not a role; give one of "
-                   f"{', '.join(r.value for r in Role)}", err=True)
-        raise typer.Exit(2) from None
+    chosen = _role(role)
     try:
         token = append_token(file, name=name, role=chosen, sites=site or (), districts=district or (),
                              now=datetime.now().astimezone())
@@ -278,24 +290,16 @@ def user_add(
     login: Annotated[str, typer.Argument(help="The login, e.g. zhang.wei")],
     name: Annotated[str, typer.Option(help="The person's name as colleagues know it, e.g. 张伟")],
     role: Annotated[str, typer.Option(help="operator, custodian, agency, supervisor or admin")],
-    site: Annotated[list[str] | None, typer.Option("--site", help="A site id the user may see (repeatable)")] = None,
-    district: Annotated[
-        list[str] | None, typer.Option("--district", help="A district whose sites the user may see (repeatable)")
-    ] = None,
+    site: SiteOption = None,
+    district: DistrictOption = None,
     lang: Annotated[str, typer.Option(help="zh-CN or en")] = "zh-CN",
     password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin")] = False,
     config: ConfigOption = None,
 ) -> None:
     """Add a dashboard user (custodians and agency liaisons need --site or --district)."""
-    from relic_guard.alerting.tokens import Role
     from relic_guard.dashboard.users import add_user
 
-    try:
-        chosen = Role(role.strip().lower())
-    except ValueError:
-        typer.echo(f"relic-guard: --role '{role}' is not a role; give one of {', '.join(r.value for r in Role)}",
-                   err=True)
-        raise typer.Exit(2) from None
+    chosen = _role(role)
     password = _read_password(password_stdin)
     _with_users(config, lambda conn: add_user(conn, login=login, name=name, role=chosen, password=password,
                                               sites=site or (), districts=district or (), lang=lang))

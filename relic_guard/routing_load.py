@@ -187,12 +187,13 @@ E = TypeVar("E", bound=StrEnum)
 # Loading ---------------------------------------------------------------------------------
 
 
-def load_routing(path: Path) -> RoutingConfig:
-    """Read and validate `path`; raise ConfigError listing every problem found."""
+def read_config_text(path: Path, what: str) -> str:
+    """The text of a configuration file (UTF-8, a BOM dropped), or ConfigError saying why not.
+    `what` names the file for a person: "routing", "thresholds"."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError([f"{path}: no such file; give the path of the routing TOML file"]) from None
+        raise ConfigError([f"{path}: no such file; give the path of the {what} TOML file"]) from None
     except OSError as error:
         raise ConfigError(
             [f"{path}: cannot read the file ({error.strerror}); check that this user may read it"]
@@ -202,7 +203,12 @@ def load_routing(path: Path) -> RoutingConfig:
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
         raise ConfigError([f"{path}:{line}: not UTF-8 text; save the file as UTF-8"]) from None
-    text = text.removeprefix("\ufeff")
+    return text.removeprefix("\ufeff")
+
+
+def load_routing(path: Path) -> RoutingConfig:
+    """Read and validate `path`; raise ConfigError listing every problem found."""
+    text = read_config_text(path, "routing")
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

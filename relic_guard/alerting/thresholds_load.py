@@ -159,20 +159,7 @@ def load_thresholds(
     `sites` (ids) and `devices` ((site, device) pairs), when given, are the registry's: a rule
     naming one that is not there is a problem too.
     """
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError([f"{path}: no such file; give the path of the thresholds TOML file"]) from None
-    except OSError as error:
-        raise ConfigError(
-            [f"{path}: cannot read the file ({error.strerror}); check that this user may read it"]
-        ) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise ConfigError([f"{path}:{line}: not UTF-8 text; save the file as UTF-8"]) from None
-    text = text.removeprefix("\ufeff")
+    text = routing_load.read_config_text(path, "thresholds")
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
