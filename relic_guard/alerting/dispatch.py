@@ -101,18 +101,37 @@ class Dispatcher:
         self.journal = journal
         self.clock = clock
         self._tasks: set[asyncio.Task[bool]] = set()
+        # The newest delivery per (recipient, alert): the next one waits for it, so a recipient
+        # hears of an alert's changes in the order they happened (acknowledged before resolved),
+        # even when the first is still being retried.
+        self._latest: dict[tuple[str, str], asyncio.Task[bool]] = {}
         # Undelivered notices since start, newest last (the API shows them with the database's).
         self.undelivered: list[DeliveryRecord] = []
 
     def send(self, notice: Notice, notice_key: str) -> asyncio.Task[bool]:
         """Start delivering `notice` (returns at once). `notice_key` names the notification
         instance (alert, event, moment) so that its delivery ids are stable."""
+        key = (notice.recipient.id, notice.alert_id)
+        before = self._latest.get(key)
         task = asyncio.get_running_loop().create_task(
-            self._deliver(notice, notice_key), name=f"deliver-{notice.recipient.id}"
+            self._deliver_after(before, notice, notice_key), name=f"deliver-{notice.recipient.id}"
         )
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._latest[key] = task
+
+        def done(finished: asyncio.Task[bool]) -> None:
+            self._tasks.discard(finished)
+            if self._latest.get(key) is finished:
+                del self._latest[key]
+
+        task.add_done_callback(done)
         return task
+
+    async def _deliver_after(self, before: asyncio.Task[bool] | None, notice: Notice, notice_key: str) -> bool:
+        if before is not None:
+            # Its outcome is its own business (recorded by it); only its place in line matters here.
+            await asyncio.gather(before, return_exceptions=True)
+        return await self._deliver(notice, notice_key)
 
     @property
     def in_flight(self) -> int:

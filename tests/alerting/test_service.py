@@ -299,3 +299,28 @@ async def test_no_routing_records_alerts_and_sends_nothing() -> None:
     assert alert.severity is Severity.CRITICAL
     assert journal.timeline(alert.id) == ["opened"]
     await asyncio.sleep(0)
+
+
+async def test_a_recipient_hears_of_an_alerts_changes_in_order_even_behind_a_slow_delivery(
+    receiver: Receiver, fallback_receiver: Receiver
+) -> None:
+    clock, journal = Clock(NIGHT), ListJournal()
+    slow = fallback_receiver
+    # The monitoring center's receiver refuses the acknowledgement's first attempt: it is retried
+    # (after a backoff), and the resolution must wait for it rather than overtake it.
+    slow.script(Reply(), Reply(status=503))
+    routing = make_routing(receiver, center_channels=(hook(slow, "/center"),))
+    async with httpx.AsyncClient() as client:
+        service = make_service(routing, clock, journal, client)
+        service.on_record(event("fire_alarm", "smoke-1", zone="主殿", at=NIGHT))
+        [alert] = service.open_alerts()
+        await settle(service)
+        service.acknowledge(alert.id, "operator:zhang")
+        service.resolve(alert.id, "operator:zhang", classification=Classification.FIRE)
+        await settle(service)
+        assert events(slow, "/center") == ["alert.opened", "alert.acknowledged", "alert.acknowledged",
+                                           "alert.resolved"]
+
+
+def events(receiver: Receiver, path: str) -> list[str]:
+    return [json.loads(r.body)["event"] for r in receiver.requests if r.path == path]
