@@ -342,6 +342,119 @@ def version() -> None:
     typer.echo(__version__)
 
 
+if TYPE_CHECKING:
+    from relic_guard.inspections.draw import Draw
+
+draw_app = typer.Typer(
+    help="The 双随机、一公开 inspection draw: random targets, random inspectors, published and checkable.",
+    no_args_is_help=True,
+)
+app.add_typer(draw_app, name="draw")
+
+DrawInputOption = Annotated[
+    Path,
+    typer.Option("--input", help="The pool file: [[inspector]], [[target]], [[inspected]] "
+                                 "(see config/inspections.example.toml)"),
+]
+PeriodOption = Annotated[str, typer.Option(help="A month 2026-12, a quarter 2026-Q4 or a half-year 2026-H2")]
+CountOption = Annotated[int, typer.Option(min=0, help="Targets to draw, mandatory high-risk ones included")]
+SeedOption = Annotated[str, typer.Option(help="The published seed (e.g. announced at a public drawing)")]
+PerTargetOption = Annotated[int, typer.Option(min=1, help="Inspectors per target")]
+
+
+def _draw_from(input_file: Path, period: str, count: int, seed: str, per_target: int) -> Draw:
+    """Load the pool and draw, or exit 2 saying what is wrong with the input."""
+    from relic_guard.errors import ConfigError
+    from relic_guard.inspections.draw import Period, draw
+    from relic_guard.inspections.draw_io import load_draw_input
+
+    try:
+        chosen = Period.parse(period)
+    except ValueError as exc:
+        typer.echo(f"relic-guard: --period: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        pool = load_draw_input(input_file)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(f"relic-guard: {problem}", err=True)
+        raise typer.Exit(2) from exc
+    return draw(inspectors=pool.inspectors, targets=pool.targets, history=pool.history, period=chosen,
+                count=count, seed=seed, per_target=per_target)
+
+
+@draw_app.command("run")
+def draw_run(
+    input_file: DrawInputOption,
+    period: PeriodOption,
+    count: CountOption,
+    seed: SeedOption,
+    per_target: PerTargetOption = 2,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the result as CSV (UTF-8, Excel)")] = None,
+    html_out: Annotated[Path | None, typer.Option("--html", help="Write a page for publication")] = None,
+) -> None:
+    """Draw the targets and inspectors of a period; print them, and write CSV/HTML to publish."""
+    from relic_guard.inspections.draw_io import SKIP_ZH, draw_csv, draw_html, write_text
+
+    result = _draw_from(input_file, period, count, seed, per_target)
+    typer.echo(f"period {result.period.label} ({result.period.start} – {result.period.end}), seed {result.seed!r}")
+    typer.echo(f"input fingerprint {result.fingerprint}")
+    for number, assignment in enumerate(result.assignments, start=1):
+        target = assignment.target
+        team = "、".join(f"{i.name}（{i.unit}）" for i in assignment.inspectors)
+        how = "必查" if assignment.mandatory else "随机"
+        typer.echo(f"{number:>3}. [{how}] {target.id} {target.name}（{target.district}）← {team}")
+    for skip in result.skipped:
+        typer.echo(f"  not drawn: {skip.target.id} {skip.target.name}: {SKIP_ZH[skip.reason]}")
+    if result.over_count:
+        typer.echo(f"note: {result.over_count} more high-risk targets were due this half-year than --count; "
+                   "all were drawn")
+    if result.short_by:
+        typer.echo(f"note: only {len(result.assignments)} targets could be drawn, {result.short_by} fewer than --count")
+    try:
+        if csv_out is not None:
+            write_text(csv_out, draw_csv(result))
+            typer.echo(f"CSV written to {csv_out}")
+        if html_out is not None:
+            write_text(html_out, draw_html(result, input_name=input_file.name))
+            typer.echo(f"page written to {html_out}")
+    except OSError as exc:
+        typer.echo(f"relic-guard: cannot write {exc.filename}: {exc.strerror}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@draw_app.command("verify")
+def draw_verify(
+    input_file: DrawInputOption,
+    period: PeriodOption,
+    count: CountOption,
+    seed: SeedOption,
+    csv_in: Annotated[Path, typer.Option("--csv", help="The published CSV to check")],
+    per_target: PerTargetOption = 2,
+) -> None:
+    """Re-run a published draw and say whether the published CSV matches it (exit 0) or not (exit 1)."""
+    from relic_guard.inspections.draw_io import compare_published_csv
+
+    result = _draw_from(input_file, period, count, seed, per_target)
+    try:
+        published = csv_in.read_bytes().decode("utf-8")
+    except OSError as exc:
+        typer.echo(f"relic-guard: cannot read {csv_in}: {exc.strerror}", err=True)
+        raise typer.Exit(2) from exc
+    except UnicodeDecodeError as exc:
+        typer.echo(f"relic-guard: {csv_in} is not UTF-8; use the CSV as published", err=True)
+        raise typer.Exit(2) from exc
+    differences = compare_published_csv(result, published)
+    if not differences:
+        typer.echo(f"matches: {csv_in} is the draw of {result.period.label} with seed {result.seed!r} "
+                   f"(fingerprint {result.fingerprint[:16]}…)")
+        return
+    typer.echo(f"DOES NOT MATCH: {csv_in} differs from the re-run draw", err=True)
+    for difference in differences:
+        typer.echo(f"  {difference}", err=True)
+    raise typer.Exit(1)
+
+
 def main() -> None:
     # Chinese site names must print on any terminal, even one set to a C locale.
     for stream in (sys.stdout, sys.stderr):
