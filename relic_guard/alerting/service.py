@@ -44,7 +44,10 @@ from alerts.grouping import DEFAULT_WAIT_S, Group, Grouper, per_recipient
 from alerts.model import (
     Action,
     Alert,
+    AlertKey,
     AlertStatus,
+    Audience,
+    Category,
     Classification,
     Cleared,
     Escalated,
@@ -58,7 +61,7 @@ from alerts.notification import alert_object, notification_body
 from alerts.routing import Recipient, route
 from alerts.rules import devices
 from alerts.rules import engine as rules
-from alerts.rules.common import RuleContext
+from alerts.rules.common import RuleContext, make_title
 from relic_guard import metrics
 from relic_guard.alerting.dispatch import Dispatcher, JournalPort, Notice
 from relic_guard.alerting.records import SYSTEM_ACTOR, AlertSnapshot, TimelineEntry
@@ -173,6 +176,32 @@ class AlertService:
         for group in self.grouper.due(now):
             self._send_group(group, now, None)
         self._count_open()
+
+    def raise_condition(
+        self,
+        key: AlertKey,
+        *,
+        category: Category,
+        severity: Severity,
+        label: str,
+        where: str | None,
+        audiences: tuple[Audience, ...],
+        detail: Mapping[str, object] | None = None,
+    ) -> Alert:
+        """An alert found by scheduled work rather than by a device (a patrol round missed, a
+        hazard overdue): opened (or updated, by its key) like any other, through the same book,
+        windows, routing, escalation and records."""
+        now = self.clock()
+        title = make_title(label, self.ctx.site_name(key.site), where)
+        actions = self.engine.book.report(
+            key, now, category=category, severity=severity, title=title, audience=audiences,
+            settings=self.ctx.settings,
+        )
+        self._handle(actions, now, None)
+        current = self.engine.book.open[key]  # report() always leaves an open alert under the key
+        if detail:
+            self._timeline(current.id, now, "detail", SYSTEM_ACTOR, dict(detail))
+        return current
 
     # Commands (the API and ack links) -----------------------------------------------------------
 

@@ -18,7 +18,7 @@ from alerts.channels.base import RetryPolicy
 from alerts.channels.webhook import WebhookChannel, verify_signature
 from alerts.escalation import EscalationPolicy, EscalationStep, PolicyTable
 from alerts.maintenance import MaintenanceWindow, WindowKind
-from alerts.model import Audience, Category, Classification, Severity
+from alerts.model import AlertKey, Audience, Category, Classification, Severity
 from alerts.routing import ChannelTarget, Directory, Recipient, RouteMatch, RoutingRule
 from alerts.rules.common import RuleContext
 from relic_guard.alerting.dispatch import Dispatcher, Resolved
@@ -324,3 +324,22 @@ async def test_a_recipient_hears_of_an_alerts_changes_in_order_even_behind_a_slo
 
 def events(receiver: Receiver, path: str) -> list[str]:
     return [json.loads(r.body)["event"] for r in receiver.requests if r.path == path]
+
+
+async def test_a_condition_found_by_scheduled_work_is_raised_once_and_routed(receiver: Receiver) -> None:
+    clock, journal = Clock(NIGHT), ListJournal()
+    async with httpx.AsyncClient() as client:
+        service = make_service(make_routing(receiver), clock, journal, client)
+        key = AlertKey(SITE, "route:fire", "patrol.round_missed")
+        first = service.raise_condition(key, category=Category.PATROL, severity=Severity.MAJOR, label="巡查漏巡",
+                                        where="消防巡查 22:00", audiences=(Audience.MONITORING_CENTER, Audience.CUSTODIANS),
+                                        detail={"round": "fire/night/20261127T2200"})
+        again = service.raise_condition(key, category=Category.PATROL, severity=Severity.MAJOR, label="巡查漏巡",
+                                        where="消防巡查 22:00", audiences=(Audience.MONITORING_CENTER, Audience.CUSTODIANS))
+        assert again.id == first.id and again.count == 2  # one open alert per key, repeats counted
+        assert first.title == "巡查漏巡：城子崖遗址 消防巡查 22:00"
+        clock.advance(5)
+        service.tick()  # major: sent after the site's group wait
+        await settle(service)
+        assert sorted(by_path(receiver)) == ["/center", "/wang"]
+        assert journal.timeline(first.id)[:2] == ["opened", "detail"]
