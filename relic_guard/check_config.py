@@ -37,6 +37,8 @@ from relic_guard.alerting.tokens import load_tokens
 from relic_guard.config import Config
 from relic_guard.config_load import load_config, mask_url
 from relic_guard.errors import ConfigError
+from relic_guard.patrols.model import Route
+from relic_guard.patrols.routes_load import load_routes
 from relic_guard.registry import Registry, load_registry, registry_sheet_paths
 from relic_guard.routing_load import RoutingConfig, _scan, check_against_registry, load_routing
 from sensors.model import Source
@@ -61,6 +63,7 @@ def check_config(path: Path | None, env: Mapping[str, str]) -> tuple[int, str]:
         ("routing file", _check_routing),
         ("thresholds file", _check_thresholds),
         ("API tokens file", _check_tokens),
+        ("patrol routes file", _check_patrols),
         ("alert settings", _check_alert_settings),
     ):
         try:
@@ -77,6 +80,7 @@ class _Alerting:
     routing: RoutingConfig | None = None
     thresholds: tuple[ThresholdRule, ...] = ()
     tokens: int | None = None
+    routes: tuple[Route, ...] | None = None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -138,6 +142,12 @@ def _check_tokens(config: Config, registry: Registry, env: Mapping[str, str], fo
     path = config.alerts.api_tokens_file
     if path is not None:
         found.tokens = len(load_tokens(path, registry.sites))
+
+
+def _check_patrols(config: Config, registry: Registry, env: Mapping[str, str], found: _Alerting) -> None:
+    path = config.patrols.routes_file
+    if path is not None:
+        found.routes = load_routes(path, registry.sites)
 
 
 def _check_alert_settings(config: Config, registry: Registry, env: Mapping[str, str], found: _Alerting) -> None:
@@ -207,6 +217,13 @@ def _summary(config: Config, registry: Registry, alerting: _Alerting) -> str:
     rows.append(("ack links", f"{config.alerts.public_url}/… (valid {_duration(config.alerts.ack_ttl_s)})"))
     smtp = config.alerts.smtp_url
     rows.append(("e-mail", f"{mask_url(smtp)} as {config.alerts.email_from}" if smtp else "not configured"))
+    routes = alerting.routes
+    rows.append((
+        "patrols",
+        f"{_count(len(routes), 'route')}, {_count(sum(len(r.checkpoints) for r in routes), 'checkpoint')} "
+        f"({config.patrols.routes_file.name if config.patrols.routes_file else ''})" if routes is not None
+        else "no routes file (no rounds are planned)",
+    ))
     rows.append((
         "api tokens",
         f"{_count(alerting.tokens, 'token')} ({config.alerts.api_tokens_file})" if alerting.tokens is not None

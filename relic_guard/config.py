@@ -119,6 +119,20 @@ class AlertsConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PatrolsConfig:
+    # Patrol routes with checkpoints and frequency rules (see config/patrols.example.toml);
+    # None: no patrol rounds are planned.
+    routes_file: Path | None = None
+    # How often the schedule plans rounds ahead, evaluates those whose window passed and raises
+    # alerts for missed, late or partial ones (only the daemon holding the schedule lock does).
+    job_interval_s: float = 60.0
+    # Rounds are planned this far ahead (the mobile page shows them).
+    plan_ahead_h: int = 24
+    # A round's check-ins still count this long after its window ends (it is then "late").
+    grace_s: float = 1800.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -128,6 +142,7 @@ class Config:
     spool: SpoolConfig = field(default_factory=SpoolConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    patrols: PatrolsConfig = field(default_factory=PatrolsConfig)
     # Folder holding sites.csv / devices.csv (or .xlsx).
     registry_dir: Path = Path("config")
     # The file this configuration came from (None: built-in defaults).

@@ -48,6 +48,7 @@ from relic_guard.config import (
     HttpConfig,
     IngestConfig,
     MqttConfig,
+    PatrolsConfig,
     SpoolConfig,
     StoreConfig,
 )
@@ -68,6 +69,7 @@ _SECTIONS: Final[dict[str, type[Any]]] = {
     "spool": SpoolConfig,
     "audit": AuditConfig,
     "alerts": AlertsConfig,
+    "patrols": PatrolsConfig,
 }
 # Keys of `Config` that are not settable: filled in by the loader.
 _NOT_SETTABLE: Final = frozenset({"source_file"})
@@ -887,6 +889,10 @@ _RULES: Final[dict[tuple[str, str], Callable[[Any], None]]] = {
     ("alerts", "routing_file"): _existing_file("routing file (see config/routing.toml)"),
     ("alerts", "thresholds_file"): _existing_file("thresholds file (see config/thresholds.toml)"),
     ("alerts", "api_tokens_file"): _existing_file("API tokens file"),
+    ("patrols", "routes_file"): _existing_file("patrol routes file (see config/patrols.example.toml)"),
+    ("patrols", "job_interval_s"): _positive_seconds,
+    ("patrols", "plan_ahead_h"): _int_range(1, 24 * 14, " (hours)"),
+    ("patrols", "grace_s"): _non_negative_seconds,
     ("alerts", "public_url"): _check_public_url,
     ("alerts", "ack_key_file"): _created_file("ack key"),
     ("alerts", "ack_ttl_s"): _int_range(60, 31 * 86400, " (seconds an ack link stays valid: 1 minute to 31 days)"),

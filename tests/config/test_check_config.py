@@ -11,7 +11,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "config"
 
 
 def copy_examples(tmp_path: Path) -> Path:
-    for name in ("relic-guard.toml", "sites.csv", "devices.csv", "routing.toml", "thresholds.toml"):
+    for name in ("relic-guard.toml", "sites.csv", "devices.csv", "routing.toml", "thresholds.toml",
+                 "patrols.example.toml"):
         shutil.copy(EXAMPLES / name, tmp_path / name)
     return tmp_path / "relic-guard.toml"
 
