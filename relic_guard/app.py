@@ -6,7 +6,8 @@
  ├── alarm lane (this event loop; its own MQTT connection and durable sink), tells alerting first
      ├── N telemetry workers (processes; one shared MQTT 5 subscription) — started once the schema exists;
  │     each batch's devices heard, events and watched readings go to alerting over a queue
-     ├── HTTP probes (uvicorn in this event loop)
+     ├── HTTP: probes, API, dashboard (uvicorn in this event loop)
+ ├── schedule (patrol rounds; only while holding the schedule lock), once the schema exists
      └── maintenance (partitions, rollups) every `store.maintenance_interval_s`
 
 The alarm lane starts first and does not wait for the database: fire alarms
@@ -37,6 +38,7 @@ from relic_guard.ingest.sinks import ALARM_LANE, make_sink, replay_orphaned_spoo
 from relic_guard.ingest.worker import worker_main
 from relic_guard.mqtt_probe import negotiate_protocol
 from relic_guard.registry import Registry
+from relic_guard.schedule.daemon import build_schedule
 from relic_guard.store import partitions
 from relic_guard.store.registry_sync import sync_registry
 from relic_guard.store.schema import migrate
@@ -134,6 +136,7 @@ async def run_service(
     protocol = await asyncio.to_thread(negotiate_protocol, config.mqtt)
 
     alerting = Alerting.build(config, registry)
+    schedule = build_schedule(config, registry, alerting.service, asyncio.get_running_loop())
     alarm_sink = make_sink(config, ALARM_LANE)
     alarm_sink.start()
     alarm_lane = AlarmLane(config, registry, alarm_sink, protocol=protocol, consumers=(log_alarm, alerting.consume))
@@ -157,6 +160,8 @@ async def run_service(
         if stop.is_set():
             return
         await alerting.database_ready(stop)
+        if schedule is not None:
+            await schedule.start()
         pool.start()
         await asyncio.to_thread(replay_orphaned_spools, config)
         if on_ready is not None:
@@ -175,6 +180,8 @@ async def run_service(
                 await asyncio.to_thread(_maintain_quietly, config)
     finally:
         stop.set()
+        if schedule is not None:
+            await schedule.stop()
         await asyncio.to_thread(pool.stop)
         if alerting.dashboard.live is not None:
             alerting.dashboard.live.close()  # open live-queue streams would hold the server's shutdown

@@ -11,7 +11,9 @@ forms without script (`static/mobile.js` only adds photo downscaling, double-tap
 "something changed" hint and the push subscription), buttons are large, and the open alerts come
 from the alert service's memory, so the page answers while the database is down. Only hazard
 reports need the database; while it is down the form says a report cannot be saved now and a
-report sent anyway is answered 503 with the text kept in the form, never a 500.
+report sent anyway is answered 503 with the text kept in the form, never a 500. Today's patrol
+rounds (local day, from `patrol_rounds`, kept by the patrol job) are read from the database too;
+while it is down the section says so instead of listing them.
 
 Phone alerts: the button carries, in `data-push-ids`, the webpush targets of the routing
 recipient named as the user (`directory.custodians_by_name[user.name]`), those the API's rule
@@ -30,7 +32,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any, Final, TypeVar
 from urllib.parse import quote
 
@@ -43,12 +45,14 @@ from starlette.types import Message
 
 from alerts.errors import IllegalTransition, UnknownAlertError
 from alerts.model import Alert, AlertStatus, Audience
+from alerts.rules.common import SHANGHAI
 from relic_guard.alerting.api import webpush_recipients
 from relic_guard.alerting.tokens import Role
 from relic_guard.audit import AuditEntry
 from relic_guard.dashboard import i18n
 from relic_guard.dashboard.app import HERE, DashboardDeps, Templates, check_csrf, make_current_user
 from relic_guard.dashboard.users import WebUser
+from relic_guard.patrols import store as patrol_store
 from relic_guard.registry import Site
 from relic_guard.routing_load import RoutingConfig
 from relic_guard.store import hazards
@@ -73,6 +77,7 @@ MAX_UPLOAD_BYTES: Final = hazards.MAX_PHOTO_BYTES + FORM_SLACK_BYTES
 # A phone with every site of a province in scope (an operator) gets the busiest ones first.
 MAX_SITES: Final = 100
 MAX_ALERTS: Final = 100
+MAX_ROUNDS: Final = 100
 RECENT_REPORTS: Final = 10
 DB_CONNECT_TIMEOUT_S: Final = 2
 DB_TIMEOUT_S: Final = 10.0
@@ -116,6 +121,16 @@ i18n.register({
     "m.sev.info": ("提示", "Info"),
     "m.patrol": ("巡查任务", "Patrol tasks"),
     "m.patrol.none": ("暂无巡查任务：巡查计划尚未排定。", "No patrol rounds are scheduled yet."),
+    "m.patrol.db_down": ("数据库暂时无法访问，今日巡查任务无法显示。", "The database cannot be reached, so today's "
+                         "patrol rounds cannot be shown."),
+    "m.patrol.missing": ("未巡：{names}", "Not visited: {names}"),
+    "m.patrol.more": ("另有 {n} 个巡查任务未列出。", "{n} more round(s) not listed."),
+    "m.patrol.status.upcoming": ("未开始", "Upcoming"),
+    "m.patrol.status.pending": ("进行中", "Due now"),
+    "m.patrol.status.complete": ("已完成", "Done"),
+    "m.patrol.status.late": ("超时完成", "Done late"),
+    "m.patrol.status.partial": ("未巡完", "Incomplete"),
+    "m.patrol.status.missed": ("漏巡", "Missed"),
     "m.hazard": ("上报隐患", "Report a hazard"),
     "m.hazard.site": ("文物点", "Site"),
     "m.hazard.description": ("隐患描述", "What is wrong"),
@@ -217,6 +232,19 @@ class ReportRow:
 
 
 @dataclass(frozen=True, slots=True)
+class PatrolRow:
+    id: str
+    window: str  # "08:30–10:30", local time
+    route_name: str
+    site_name: str
+    # upcoming | pending | complete | late | partial | missed
+    status: str
+    # Names of the checkpoints not yet visited, shown once the round has begun to go wrong or
+    # is under way (an untouched round that is still open lists nothing: that is every checkpoint).
+    missing: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class PushInfo:
     ids: tuple[str, ...]
     # i18n key of the sentence shown instead of the button (when `ids` is empty)
@@ -249,6 +277,23 @@ def site_rows(user: WebUser, sites: Mapping[str, Site], open_alerts: list[Alert]
         for site_id, site in sites.items() if user.can_see(site_id)
     ]
     rows.sort(key=lambda row: (-row.open_alerts, -row.offline, row.name, row.id))
+    return rows
+
+
+def patrol_rows(rounds: list[patrol_store.StoredRound], now: datetime, sites: Mapping[str, Site]) -> list[PatrolRow]:
+    rows = []
+    for item in rounds:
+        status = item.status.value
+        if status == "pending" and now < item.window_start:
+            status = "upcoming"
+        show_missing = status in ("partial", "missed") or (status == "pending" and bool(item.done))
+        start, end = item.window_start.astimezone(SHANGHAI), item.window_end.astimezone(SHANGHAI)
+        site = sites.get(item.site_id)
+        rows.append(PatrolRow(
+            id=item.id, window=f"{start:%H:%M}–{end:%H:%M}", route_name=item.route_name or item.route_id,
+            site_name=site.name if site is not None else item.site_id, status=status,
+            missing=tuple(item.checkpoint_names.get(c, c) for c in item.missing) if show_missing else (),
+        ))
     return rows
 
 
@@ -339,11 +384,27 @@ def mobile_pages(deps: DashboardDeps, templates: Templates) -> APIRouter:
             log.warning("hazard reports cannot be read: %s", exc.reason)
             reports_down = True
         report_sites = sorted(sites, key=lambda row: (row.name, row.id))
+        patrols: list[PatrolRow] = []
+        patrols_down = False
+        now = service.clock()
+        day_start = datetime.combine(now.astimezone(SHANGHAI).date(), time(0), tzinfo=SHANGHAI)
+        site_ids = [row.id for row in sites]
+        try:
+            if reports_down:
+                # Known down a moment ago: a second wait for the connect timeout would only slow the page.
+                raise DatabaseDown("hazard reports could not be read either")
+            stored = await db(lambda conn: patrol_store.rounds_for(conn, site_ids, day_start,
+                                                                   day_start + timedelta(days=1)))
+            patrols = patrol_rows(stored, now, service.sites)
+        except DatabaseDown as exc:
+            log.warning("patrol rounds cannot be read: %s", exc.reason)
+            patrols_down = True
         return templates.render(
             request, "mobile.html", status_code=status_code,
             sites=sites[:MAX_SITES], sites_more=max(0, len(sites) - MAX_SITES),
             alerts=alerts, alerts_more=max(0, len(open_alerts) - MAX_ALERTS),
             reports=reports, reports_down=reports_down, report_sites=report_sites,
+            patrols=patrols[:MAX_ROUNDS], patrols_more=max(0, len(patrols) - MAX_ROUNDS), patrols_down=patrols_down,
             form=form or HazardForm(site=report_sites[0].id if len(report_sites) == 1 else ""),
             push=push_info(user, routing, service.sites) if user.role is Role.CUSTODIAN else None,
             flash=flash, max_description=hazards.MAX_DESCRIPTION_CHARS,
