@@ -115,6 +115,7 @@ class AlertService:
         self._timers: list[tuple[float, int, str]] = []
         self._timer_due: dict[str, float] = {}
         self._seq = itertools.count()
+        self._counted_at = 0.0
         # Told of every alert change (the dashboard's live queue subscribes here).
         self.listeners: list[Callable[[Alert], None]] = []
         if routing is None:
@@ -175,7 +176,10 @@ class AlertService:
             self._schedule(self._open(alert_id) or alert)
         for group in self.grouper.due(now):
             self._send_group(group, now, None)
-        self._count_open()
+        # The gauge walks every open alert: once a second is plenty (ticks come every 200 ms, and a
+        # site-wide outage can hold tens of thousands of offline alerts).
+        if time.monotonic() - self._counted_at >= 1.0:
+            self._count_open()
 
     def raise_condition(
         self,
@@ -331,6 +335,7 @@ class AlertService:
                 log.exception("alert listener %r failed", listener)
 
     def _count_open(self) -> None:
+        self._counted_at = time.monotonic()
         counts = Counter(alert.severity for alert in self.engine.book.open.values())
         for severity in Severity:
             metrics.ALERTS_OPEN.labels(severity=severity.value).set(counts.get(severity, 0))
