@@ -89,6 +89,7 @@ class Category(StrEnum):
     VIDEO = "video"
     DRONE = "drone"
     PATROL = "patrol"
+    HAZARD = "hazard"
 
 
 class AlertStatus(StrEnum):

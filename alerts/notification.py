@@ -32,6 +32,7 @@ CATEGORY_LABELS: Final[Mapping[str, str]] = {
     "video": "视频",
     "drone": "无人机",
     "patrol": "巡查",
+    "hazard": "隐患",
 }
 STATUS_LABELS: Final[Mapping[str, str]] = {
     "open": "待响应",

@@ -7,7 +7,7 @@
      ├── N telemetry workers (processes; one shared MQTT 5 subscription) — started once the schema exists;
  │     each batch's devices heard, events and watched readings go to alerting over a queue
      ├── HTTP: probes, API, dashboard (uvicorn in this event loop)
- ├── schedule (patrol rounds; only while holding the schedule lock), once the schema exists
+ ├── schedule (patrol rounds, hazard deadlines; only while holding the schedule lock), once the schema exists
      └── maintenance (partitions, rollups) every `store.maintenance_interval_s`
 
 The alarm lane starts first and does not wait for the database: fire alarms

@@ -60,7 +60,8 @@ RESOLVE_CLASSES: Final = tuple(c for c in Classification if c is not Classificat
 _SEVERITY_EN: Final = {"critical": "Critical", "major": "Major", "minor": "Minor", "warning": "Warning",
                        "info": "Info"}
 _CATEGORY_EN: Final = {"fire": "Fire", "security": "Security", "device": "Device", "environment": "Environment",
-                       "video": "Video", "drone": "Drone", "patrol": "Patrol"}
+                       "video": "Video", "drone": "Drone", "patrol": "Patrol",
+                       "hazard": "Hazard"}
 _STATUS_EN: Final = {"open": "Open", "acknowledged": "Acknowledged", "resolved": "Resolved",
                      "false_alarm": "False alarm"}
 _EVENT_EN: Final = {"alert.opened": "New alert", "alert.escalated": "Escalated",

@@ -192,6 +192,7 @@ i18n.register({
     "sites.category.video": ("视频", "video"),
     "sites.category.drone": ("无人机", "drone"),
     "sites.category.patrol": ("巡查", "patrol"),
+    "sites.category.hazard": ("隐患", "hazard"),
     "sites.status.open": ("待响应", "open"),
     "sites.status.acknowledged": ("已响应", "acknowledged"),
 })

@@ -12,7 +12,11 @@ import os
 import socket
 
 from relic_guard.alerting.service import AlertService
+from relic_guard.audit import load_or_create_key
 from relic_guard.config import Config
+from relic_guard.hazards.alerting import raise_hazard_notice
+from relic_guard.hazards.job import JOB_NAME as HAZARD_JOB_NAME
+from relic_guard.hazards.job import HazardNotice, make_hazard_job
 from relic_guard.patrols.alerting import raise_patrol_alert
 from relic_guard.patrols.job import make_patrol_job
 from relic_guard.patrols.rounds import PatrolAlert
@@ -22,30 +26,46 @@ from relic_guard.schedule.runner import Job, Schedule
 
 # How long a job waits for the event loop to take its alerts before giving up (and rolling back).
 HAND_OVER_TIMEOUT_S = 30.0
+# Reminders and escalations are due at 09:00 China time; a few minutes late is still the morning,
+# and new reports become hazards (with an owner told by their deadline) within as long.
+HAZARD_JOB_INTERVAL_S = 300.0
 
 
 def build_schedule(
     config: Config, registry: Registry, service: AlertService, loop: asyncio.AbstractEventLoop
 ) -> Schedule | None:
-    """The schedule, or None when nothing is configured to run on one. Raises ConfigError for a
-    routes file that does not load (at start, not at the first run)."""
-    if config.patrols.routes_file is None or config.database.url is None:
+    """The schedule, or None without a database: hazard deadlines are always watched, patrol
+    rounds when a routes file is set. Raises ConfigError for a routes file that does not load (at
+    start, not at the first run)."""
+    if config.database.url is None:
         return None
-    routes = load_routes(config.patrols.routes_file, registry.sites)
-    by_id = {route.id: route for route in routes}
-
-    async def raise_all(found: list[PatrolAlert]) -> None:
-        for alert in found:
-            raise_patrol_alert(service, alert, by_id)
-
-    def on_alerts(found: list[PatrolAlert]) -> None:
-        asyncio.run_coroutine_threadsafe(raise_all(found), loop).result(timeout=HAND_OVER_TIMEOUT_S)
-
     schedule = Schedule(config.database.url, instance=f"{socket.gethostname()}:{os.getpid()}")
-    schedule.add(Job(
-        "patrol.rounds",
-        make_patrol_job(routes, registry.sites, on_alerts, ahead_h=float(config.patrols.plan_ahead_h),
-                        grace_s=config.patrols.grace_s),
-        every_s=config.patrols.job_interval_s,
-    ))
+
+    if config.patrols.routes_file is not None:
+        routes = load_routes(config.patrols.routes_file, registry.sites)
+        by_id = {route.id: route for route in routes}
+
+        async def raise_all(found: list[PatrolAlert]) -> None:
+            for alert in found:
+                raise_patrol_alert(service, alert, by_id)
+
+        def on_alerts(found: list[PatrolAlert]) -> None:
+            asyncio.run_coroutine_threadsafe(raise_all(found), loop).result(timeout=HAND_OVER_TIMEOUT_S)
+
+        schedule.add(Job(
+            "patrol.rounds",
+            make_patrol_job(routes, registry.sites, on_alerts, ahead_h=float(config.patrols.plan_ahead_h),
+                            grace_s=config.patrols.grace_s),
+            every_s=config.patrols.job_interval_s,
+        ))
+
+    async def raise_notices(found: list[HazardNotice]) -> None:
+        for notice in found:
+            raise_hazard_notice(service, notice)
+
+    def on_notices(found: list[HazardNotice]) -> None:
+        asyncio.run_coroutine_threadsafe(raise_notices(found), loop).result(timeout=HAND_OVER_TIMEOUT_S)
+
+    hazard_job = make_hazard_job(registry.sites, on_notices, audit_key=load_or_create_key(config.audit.key_file))
+    schedule.add(Job(HAZARD_JOB_NAME, hazard_job, every_s=HAZARD_JOB_INTERVAL_S))
     return schedule
