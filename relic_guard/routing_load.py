@@ -168,9 +168,10 @@ def _label(at: Path_) -> str:
     return text
 
 
-def _suggest(word: str, candidates: Iterable[str]) -> str | None:
+def _suggest(word: str, candidates: Iterable[str], aliases: Mapping[str, str] | None = None) -> str | None:
+    """The candidate `word` was probably meant to be: a known alias, else the closest spelling."""
     options = list(candidates)
-    alias = _ALIASES.get(word.lower())
+    alias = (_ALIASES if aliases is None else aliases).get(word.lower())
     if alias in options:
         return alias
     found = difflib.get_close_matches(word.lower(), options, n=1, cutoff=0.6)

@@ -141,12 +141,7 @@ def _label(at: Path_) -> str:
 
 
 def _suggest(word: str, candidates: Iterable[str]) -> str | None:
-    options = list(candidates)
-    alias = _ALIASES.get(word.lower())
-    if alias in options:
-        return alias
-    found = difflib.get_close_matches(word.lower(), options, n=1, cutoff=0.6)
-    return found[0] if found else None
+    return routing_load._suggest(word, candidates, _ALIASES)
 
 
 def load_thresholds(
