@@ -455,6 +455,91 @@ def draw_verify(
     raise typer.Exit(1)
 
 
+plan_app = typer.Typer(help="Patrol rounds from [patrols] routes_file: show them, or plan them ahead.",
+                       no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
+
+
+def _patrol_setup(config: Path | None) -> tuple[Any, Any, Any]:
+    """(configuration, registry, routes), or exit saying what is missing."""
+    from relic_guard.config_load import load_config
+    from relic_guard.errors import ConfigError
+    from relic_guard.patrols.routes_load import load_routes
+    from relic_guard.registry import load_registry
+
+    try:
+        cfg = load_config(config, os.environ)
+        registry = load_registry(cfg.registry_dir)
+        if cfg.patrols.routes_file is None:
+            typer.echo("relic-guard: no [patrols] routes_file configured; see config/patrols.example.toml", err=True)
+            raise typer.Exit(2)
+        routes = load_routes(cfg.patrols.routes_file, registry.sites)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(f"relic-guard: {problem}", err=True)
+        raise typer.Exit(2) from exc
+    return cfg, registry, routes
+
+
+@plan_app.command("show")
+def plan_show(
+    day: Annotated[str | None, typer.Option("--date", help="The day, YYYY-MM-DD (Beijing time); default today")] = None,
+    site: Annotated[str | None, typer.Option(help="Only this site id")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """The rounds due on a day, from the routes file (nothing is written)."""
+    from datetime import date, datetime, time, timedelta
+
+    from alerts.rules.common import SHANGHAI
+    from relic_guard.patrols.plan import rounds_between
+
+    _, registry, routes = _patrol_setup(config)
+    try:
+        chosen = date.fromisoformat(day) if day else datetime.now(SHANGHAI).date()
+    except ValueError:
+        typer.echo(f"relic-guard: --date '{day}': give a day as YYYY-MM-DD, e.g. 2026-11-27", err=True)
+        raise typer.Exit(2) from None
+    start = datetime.combine(chosen, time(0), SHANGHAI)
+    shown = 0
+    for route in routes:
+        if site is not None and route.site != site:
+            continue
+        for found in rounds_between(route, registry.sites[route.site], start, start + timedelta(days=1)):
+            shown += 1
+            window = f"{found.window_start.astimezone(SHANGHAI):%H:%M}–{found.window_end.astimezone(SHANGHAI):%H:%M}"
+            typer.echo(f"{window}  {registry.sites[route.site].name}  {route.name}  ({found.kind.value}; "
+                       f"{len(route.checkpoints)} checkpoints; {', '.join(route.custodians)})")
+    typer.echo(f"{shown} round(s) on {chosen.isoformat()}")
+
+
+@plan_app.command("generate")
+def plan_generate(
+    hours: Annotated[float, typer.Option(min=1, help="Plan this many hours ahead")] = 24.0,
+    config: ConfigOption = None,
+) -> None:
+    """Write the rounds of the coming hours into the database now (the schedule does this by itself)."""
+    from datetime import UTC, datetime
+
+    import psycopg
+
+    from relic_guard.patrols.store import plan_ahead
+    from relic_guard.store.schema import migrate
+
+    cfg, registry, routes = _patrol_setup(config)
+    if cfg.database.url is None:
+        typer.echo("relic-guard: no database configured; set RELIC_GUARD_DATABASE_URL", err=True)
+        raise typer.Exit(2)
+    try:
+        with psycopg.connect(cfg.database.url, connect_timeout=10) as conn:
+            migrate(conn)
+            made = plan_ahead(conn, routes, registry.sites, datetime.now(UTC), ahead_h=hours)
+    except psycopg.Error as exc:
+        typer.echo(f"relic-guard: database: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}",
+                   err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"{made} new round(s) planned for the next {hours:g} h ({len(routes)} routes)")
+
+
 def main() -> None:
     # Chinese site names must print on any terminal, even one set to a C locale.
     for stream in (sys.stdout, sys.stderr):
