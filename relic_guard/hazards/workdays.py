@@ -3,8 +3,11 @@ people work, as published each year by the State Council and kept in the `chines
 
 Rectification deadlines (整改期限) are counted in working days, so a hazard found before National
 Day does not fall due in the middle of the holiday week. The package only knows the years whose
-arrangement has been published; a date outside them raises `CalendarNotCovered` rather than
-guessing, because a guessed deadline would be wrong by a week around every Spring Festival.
+arrangement has been published. For a year it does not know yet (the State Council publishes the
+next year's arrangement in November or December, and the package follows), Monday to Friday count
+as working days and a WARNING says so once per year: a deadline that may be off by the holidays
+is better than a hazard tracker that stops (every reminder and escalation would fail with it).
+Update the package to put the real holidays back: `pip install -U chinesecalendar`.
 
 Counting convention (the one people use when they say "10 working days from the day found"):
 - `add_working_days(start, n)` for n > 0 is the n-th working day strictly after `start`, for n < 0
@@ -17,12 +20,15 @@ when `d` itself is a working day.
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Final
 
 import chinese_calendar
 
 from relic_guard.errors import RelicGuardError
+
+log = logging.getLogger(__name__)
 
 CHINA_STANDARD_TIME: Final[tzinfo] = timezone(timedelta(hours=8), "CST")
 """The calendar is China's, so "which day is it" is asked in +08:00 (no daylight saving since 1991)."""
@@ -31,7 +37,8 @@ _ONE_DAY: Final = timedelta(days=1)
 
 
 class CalendarNotCovered(RelicGuardError, ValueError):  # noqa: N818 (reads as what the calendar is)
-    """The date lies in a year whose holidays the installed `chinesecalendar` does not know."""
+    """The date lies in a year whose holidays the installed `chinesecalendar` does not know (what
+    the warning says; working days are then counted Monday to Friday)."""
 
     def __init__(self, day: date, detail: str) -> None:
         first, last = covered_years()
@@ -55,7 +62,14 @@ def is_working_day(day: date) -> bool:
     try:
         return bool(chinese_calendar.is_workday(day))
     except NotImplementedError as exc:
-        raise CalendarNotCovered(day, str(exc)) from None
+        if day.year not in _WARNED_YEARS:
+            _WARNED_YEARS.add(day.year)
+            log.warning("%s; counting Monday to Friday as working days for %d meanwhile",
+                        CalendarNotCovered(day, str(exc)), day.year)
+        return day.weekday() < 5
+
+
+_WARNED_YEARS: set[int] = set()
 
 
 def local_day(at: datetime) -> date:
