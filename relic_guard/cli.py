@@ -11,12 +11,15 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 if TYPE_CHECKING:
     from relic_guard.alerting.tokens import Role
+    from relic_guard.config import Config
+
+_T = TypeVar("_T")
 
 app = typer.Typer(
     name="relic-guard",
@@ -139,6 +142,47 @@ def demo(
     raise typer.Exit(run_demo(sites=sites, rate_msgs_s=rate, http_listen=http, data_dir=data_dir, seed=seed))
 
 
+def _config_or_exit(config: Path | None) -> Config:
+    """The configuration, or exit 2 after printing every problem with it."""
+    from relic_guard.config_load import load_config
+    from relic_guard.errors import ConfigError
+
+    try:
+        return load_config(config, os.environ)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(f"relic-guard: {problem}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _database_url_or_exit(cfg: Config) -> str:
+    if cfg.database.url is None:
+        typer.echo("relic-guard: no database configured; set RELIC_GUARD_DATABASE_URL", err=True)
+        raise typer.Exit(2)
+    return cfg.database.url
+
+
+def _in_database(url: str, action: Callable[[Any], _T]) -> _T:
+    """Run `action` on a connection to a migrated database; a database error or a refusal by the
+    action (a RelicGuardError saying why) exits 2 with one line."""
+    import psycopg
+
+    from relic_guard.errors import RelicGuardError
+    from relic_guard.store.schema import migrate
+
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            migrate(conn)
+            return action(conn)
+    except RelicGuardError as exc:
+        typer.echo(f"relic-guard: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except psycopg.Error as exc:
+        typer.echo(f"relic-guard: database: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}",
+                   err=True)
+        raise typer.Exit(2) from exc
+
+
 audit_app = typer.Typer(help="The audit trail (全过程记录).", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
@@ -149,25 +193,16 @@ def audit_verify(config: ConfigOption = None) -> None:
     import psycopg
 
     from relic_guard.audit import AuditKeyError, load_or_create_key, verify
-    from relic_guard.config_load import load_config
-    from relic_guard.errors import ConfigError
 
-    try:
-        cfg = load_config(config, os.environ)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            typer.echo(f"relic-guard: {problem}", err=True)
-        raise typer.Exit(2) from exc
-    if cfg.database.url is None:
-        typer.echo("relic-guard: no database configured; set RELIC_GUARD_DATABASE_URL", err=True)
-        raise typer.Exit(2)
+    cfg = _config_or_exit(config)
+    url = _database_url_or_exit(cfg)
     if not cfg.audit.key_file.exists():
         typer.echo(f"relic-guard: the audit key {cfg.audit.key_file} is missing; restore it from your backup "
                    "or point [audit] key_file at it", err=True)
         raise typer.Exit(2)
     try:
         key = load_or_create_key(cfg.audit.key_file)
-        with psycopg.connect(cfg.database.url, connect_timeout=10) as conn:
+        with psycopg.connect(url, connect_timeout=10) as conn:
             report = verify(conn, key)
     except (AuditKeyError, psycopg.Error) as exc:
         typer.echo(f"relic-guard: {exc}", err=True)
@@ -248,41 +283,8 @@ def _read_password(from_stdin: bool) -> str:
     return str(first)
 
 
-def _user_database(config: Path | None) -> tuple[str, Path]:
-    """The database URL and registry folder of the configuration, or exit with why not."""
-    from relic_guard.config_load import load_config
-    from relic_guard.errors import ConfigError
-
-    try:
-        cfg = load_config(config, os.environ)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            typer.echo(f"relic-guard: {problem}", err=True)
-        raise typer.Exit(2) from exc
-    if cfg.database.url is None:
-        typer.echo("relic-guard: no database configured; set RELIC_GUARD_DATABASE_URL", err=True)
-        raise typer.Exit(2)
-    return cfg.database.url, cfg.registry_dir
-
-
 def _with_users(config: Path | None, action: Callable[[Any], None]) -> None:
-    import psycopg
-
-    from relic_guard.dashboard.users import UserError
-    from relic_guard.store.schema import migrate
-
-    url, _ = _user_database(config)
-    try:
-        with psycopg.connect(url, connect_timeout=10) as conn:
-            migrate(conn)
-            action(conn)
-    except UserError as exc:
-        typer.echo(f"relic-guard: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    except psycopg.Error as exc:
-        typer.echo(f"relic-guard: database: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}",
-                   err=True)
-        raise typer.Exit(2) from exc
+    _in_database(_database_url_or_exit(_config_or_exit(config)), action)
 
 
 @user_app.command("add")
@@ -462,13 +464,12 @@ app.add_typer(plan_app, name="plan")
 
 def _patrol_setup(config: Path | None) -> tuple[Any, Any, Any]:
     """(configuration, registry, routes), or exit saying what is missing."""
-    from relic_guard.config_load import load_config
     from relic_guard.errors import ConfigError
     from relic_guard.patrols.routes_load import load_routes
     from relic_guard.registry import load_registry
 
+    cfg = _config_or_exit(config)
     try:
-        cfg = load_config(config, os.environ)
         registry = load_registry(cfg.registry_dir)
         if cfg.patrols.routes_file is None:
             typer.echo("relic-guard: no [patrols] routes_file configured; see config/patrols.example.toml", err=True)
@@ -520,23 +521,11 @@ def plan_generate(
     """Write the rounds of the coming hours into the database now (the schedule does this by itself)."""
     from datetime import UTC, datetime
 
-    import psycopg
-
     from relic_guard.patrols.store import plan_ahead
-    from relic_guard.store.schema import migrate
 
     cfg, registry, routes = _patrol_setup(config)
-    if cfg.database.url is None:
-        typer.echo("relic-guard: no database configured; set RELIC_GUARD_DATABASE_URL", err=True)
-        raise typer.Exit(2)
-    try:
-        with psycopg.connect(cfg.database.url, connect_timeout=10) as conn:
-            migrate(conn)
-            made = plan_ahead(conn, routes, registry.sites, datetime.now(UTC), ahead_h=hours)
-    except psycopg.Error as exc:
-        typer.echo(f"relic-guard: database: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}",
-                   err=True)
-        raise typer.Exit(2) from exc
+    made = _in_database(_database_url_or_exit(cfg),
+                        lambda conn: plan_ahead(conn, routes, registry.sites, datetime.now(UTC), ahead_h=hours))
     typer.echo(f"{made} new round(s) planned for the next {hours:g} h ({len(routes)} routes)")
 
 
