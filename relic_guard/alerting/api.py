@@ -468,49 +468,42 @@ def api_router(ctx: ApiContext) -> APIRouter:
             return _already_acknowledged(ctx, current)
         return ApiError(409, f"alert '{alert_id}' cannot be {verb}: {exc}")
 
+    def required_text(body: Mapping[str, Any], key: str, limit: int, what: str) -> str:
+        text = _text_field(body, key, required=True)
+        assert text is not None  # required=True answers 422 itself when it is missing
+        if len(text) > limit:
+            raise ApiError(422, f"{key}: at most {limit} characters{what}")
+        return text
+
+    def command(alert_id: str, verb: str, call: Callable[[], Alert]) -> dict[str, object]:
+        """Run a lifecycle command, its refusals answered as the API's errors."""
+        try:
+            return alert_json(ctx, call())
+        except UnknownAlertError:
+            raise not_found(alert_id) from None
+        except IllegalTransition as exc:
+            raise conflict(alert_id, exc, verb) from None
+        except InvalidResolutionError as exc:
+            raise ApiError(422, str(exc)) from None
+
     @router.post("/alerts/{alert_id}/ack")
     async def acknowledge(alert_id: str, who: Principal = caller) -> dict[str, object]:
         alert = await open_target(who, alert_id, "acknowledge", "acknowledged")
         if alert.status is AlertStatus.ACKNOWLEDGED:
             raise _already_acknowledged(ctx, alert)
-        try:
-            return alert_json(ctx, service.acknowledge(alert_id, who.actor))
-        except UnknownAlertError:
-            raise not_found(alert_id) from None
-        except IllegalTransition as exc:
-            raise conflict(alert_id, exc, "acknowledged") from None
+        return command(alert_id, "acknowledged", lambda: service.acknowledge(alert_id, who.actor))
 
     @router.post("/alerts/{alert_id}/note")
     async def annotate(alert_id: str, request: Request, who: Principal = caller) -> dict[str, object]:
-        body = await json_body(request)
-        text = _text_field(body, "note", required=True)
-        assert text is not None
-        if len(text) > 2000:
-            raise ApiError(422, "note: at most 2000 characters")
+        text = required_text(await json_body(request), "note", 2000, "")
         await open_target(who, alert_id, "assign", "annotated")
-        try:
-            return alert_json(ctx, service.annotate(alert_id, text, who.actor))
-        except UnknownAlertError:
-            raise not_found(alert_id) from None
-        except InvalidResolutionError as exc:
-            raise ApiError(422, str(exc)) from None
+        return command(alert_id, "annotated", lambda: service.annotate(alert_id, text, who.actor))
 
     @router.post("/alerts/{alert_id}/assign")
     async def assign(alert_id: str, request: Request, who: Principal = caller) -> dict[str, object]:
-        body = await json_body(request)
-        to = _text_field(body, "to", required=True)
-        assert to is not None
-        if len(to) > 128:
-            raise ApiError(422, "to: at most 128 characters (a user name or recipient id)")
+        to = required_text(await json_body(request), "to", 128, " (a user name or recipient id)")
         await open_target(who, alert_id, "assign", "assigned")
-        try:
-            return alert_json(ctx, service.assign(alert_id, to, who.actor))
-        except UnknownAlertError:
-            raise not_found(alert_id) from None
-        except IllegalTransition as exc:
-            raise conflict(alert_id, exc, "assigned") from None
-        except InvalidResolutionError as exc:
-            raise ApiError(422, str(exc)) from None
+        return command(alert_id, "assigned", lambda: service.assign(alert_id, to, who.actor))
 
     @router.post("/alerts/{alert_id}/resolve")
     async def resolve(alert_id: str, request: Request, who: Principal = caller) -> dict[str, object]:
@@ -518,14 +511,8 @@ def api_router(ctx: ApiContext) -> APIRouter:
         classification = _classification(body)
         note = _text_field(body, "note", required=False)
         await open_target(who, alert_id, "resolve", "resolved")
-        try:
-            return alert_json(ctx, service.resolve(alert_id, who.actor, classification=classification, note=note))
-        except UnknownAlertError:
-            raise not_found(alert_id) from None
-        except IllegalTransition as exc:
-            raise conflict(alert_id, exc, "resolved") from None
-        except InvalidResolutionError as exc:
-            raise ApiError(422, str(exc)) from None
+        return command(alert_id, "resolved",
+                       lambda: service.resolve(alert_id, who.actor, classification=classification, note=note))
 
     # Sites --------------------------------------------------------------------------------
 
