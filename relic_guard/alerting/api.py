@@ -78,6 +78,7 @@ from alerts.notification import CATEGORY_LABELS, SEVERITY_LABELS, STATUS_LABELS,
 from alerts.routing import Recipient
 from alerts.rules.common import SHANGHAI
 from relic_guard.alerting.channels import ChannelSet, StoredPushSubscriptions, normalize_subscription
+from relic_guard.alerting.device_view import DeviceRow, site_devices
 from relic_guard.alerting.records import DeliveryRecord, TimelineEntry
 from relic_guard.alerting.service import AlertService
 from relic_guard.alerting.tokens import Command, Principal, Role, TokenStore
@@ -516,37 +517,17 @@ def api_router(ctx: ApiContext) -> APIRouter:
 
     # Sites --------------------------------------------------------------------------------
 
-    def site_devices(site_id: str) -> list[tuple[str, Device | None, Any]]:
-        known: dict[str, Device | None] = {}
-        facts: dict[str, Any] = {}
-        for (sid, did), device in ctx.devices.items():
-            if sid == site_id:
-                known[did] = device
-        for (sid, did), fact in service.ctx.devices.items():
-            if sid == site_id:
-                known.setdefault(did, fact if isinstance(fact, Device) else None)
-                facts[did] = fact
-        for sid, did in service.engine.devices.watches:
-            if sid == site_id:
-                known.setdefault(did, None)
-        return [(did, known[did], facts.get(did)) for did in sorted(known)]
-
-    def device_json(site_id: str, device_id: str, device: Device | None, fact: Any,
-                    open_by_device: Mapping[str, int]) -> dict[str, object]:
-        watch = service.engine.devices.watches.get((site_id, device_id))
-        state = "unknown" if watch is None else "offline" if watch.offline else "online"
-        zone = device.zone if device is not None else getattr(fact, "zone", None)
-        heartbeat = device.heartbeat_s if device is not None else getattr(fact, "heartbeat_s", None)
+    def device_json(row: DeviceRow) -> dict[str, object]:
         return {
-            "id": device_id,
-            "source": device.source.value if device is not None else None,
-            "kind": device.kind if device is not None else None,
-            "zone": zone,
-            "heartbeat_s": heartbeat,
-            "registered": device is not None or fact is not None,
-            "state": state,
-            "last_seen": rfc3339(datetime.fromtimestamp(watch.last_seen, SHANGHAI)) if watch is not None else None,
-            "open_alerts": open_by_device.get(device_id, 0),
+            "id": row.id,
+            "source": row.source,
+            "kind": row.kind,
+            "zone": row.zone,
+            "heartbeat_s": row.heartbeat_s,
+            "registered": row.registered,
+            "state": row.state,
+            "last_seen": rfc3339(row.last_seen) if row.last_seen is not None else None,
+            "open_alerts": row.open_alerts,
         }
 
     def site_json(site_id: str) -> dict[str, object]:
@@ -579,11 +560,7 @@ def api_router(ctx: ApiContext) -> APIRouter:
         visible_site(who, site_id)
         site = service.sites[site_id]
         alerts = [alert for alert in service.open_alerts() if alert.site == site_id]
-        open_by_device: dict[str, int] = {}
-        for alert in alerts:
-            open_by_device[alert.device] = open_by_device.get(alert.device, 0) + 1
-        devices = [device_json(site_id, did, device, fact, open_by_device)
-                   for did, device, fact in site_devices(site_id)]
+        devices = [device_json(row) for row in site_devices(service, ctx.devices, site_id, alerts)]
         hours = site.open_hours
         body = site_json(site_id)
         body.update(

@@ -53,6 +53,7 @@ from alerts.model import Alert, Severity
 from alerts.notification import rfc3339
 from alerts.rules.devices import OFFLINE_RULE, UNREACHABLE_RULE
 from relic_guard.alerting.api import History, HistoryUnavailable
+from relic_guard.alerting.device_view import DeviceRow, site_devices
 from relic_guard.alerting.service import AlertService
 from relic_guard.dashboard import i18n, mapview
 from relic_guard.dashboard.app import DashboardDeps, Templates, lang_of, make_current_user
@@ -411,61 +412,11 @@ def state_counts(rows: Iterable[SiteRow]) -> dict[str, int]:
 
 # One site ---------------------------------------------------------------------------------------
 #
-# Device state as `GET /api/sites/{id}` answers it (relic_guard.alerting.api): `online` / `offline`
-# for devices the engine watches, `unknown` for the others; the last-seen time is the engine's
-# (the last record from the device, or the daemon's start when it has not reported since). The
-# API's own helpers for this live inside `api_router` and cannot be imported, so the same rule is
-# written out here; the page and the API must keep agreeing.
+# Devices: `relic_guard.alerting.device_view`, shared with `GET /api/sites/{id}`; offline first here.
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceRow:
-    id: str
-    source: str | None
-    kind: str | None
-    zone: str | None
-    heartbeat_s: float | None
-    state: Literal["online", "offline", "unknown"]
-    last_seen: datetime | None
-    open_alerts: int
-
-
-def site_devices(service: AlertService, devices: Mapping[tuple[str, str], Device], site_id: str,
-                 open_alerts: Sequence[Alert]) -> list[DeviceRow]:
-    """The site's devices (registry, rule context, and any the engine watches), offline first."""
-    known: dict[str, Device | None] = {}
-    facts: dict[str, Any] = {}
-    for (sid, did), registered in devices.items():
-        if sid == site_id:
-            known[did] = registered
-    for (sid, did), given in service.ctx.devices.items():
-        if sid == site_id:
-            known.setdefault(did, given if isinstance(given, Device) else None)
-            facts[did] = given
-    watches = service.engine.devices.watches
-    for sid, did in watches:
-        if sid == site_id:
-            known.setdefault(did, None)
-    by_device: dict[str, int] = {}
-    for alert in open_alerts:
-        by_device[alert.device] = by_device.get(alert.device, 0) + 1
-    rows: list[DeviceRow] = []
-    for did, device in known.items():
-        fact = facts.get(did)
-        watch = watches.get((site_id, did))
-        heartbeat = device.heartbeat_s if device is not None else getattr(fact, "heartbeat_s", None)
-        rows.append(DeviceRow(
-            id=did,
-            source=device.source.value if device is not None else None,
-            kind=(device.kind or None) if device is not None else None,
-            zone=device.zone if device is not None else getattr(fact, "zone", None),
-            heartbeat_s=float(heartbeat) if heartbeat else None,
-            state="unknown" if watch is None else "offline" if watch.offline else "online",
-            last_seen=datetime.fromtimestamp(watch.last_seen, UTC) if watch is not None else None,
-            open_alerts=by_device.get(did, 0),
-        ))
-    rows.sort(key=lambda row: (row.state != "offline", row.id))
-    return rows
+def offline_first(rows: Sequence[DeviceRow]) -> list[DeviceRow]:
+    return sorted(rows, key=lambda row: (row.state != "offline", row.id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -636,7 +587,7 @@ def sites_pages(deps: DashboardDeps, templates: Templates) -> APIRouter:
         # Most urgent first, then newest.
         alerts = sorted((alert for alert in service.open_alerts() if alert.site == site.id),
                         key=lambda a: (-a.severity.rank, -a.opened_at.timestamp(), a.id))
-        devices = site_devices(service, deps.registry.devices, site.id, alerts)
+        devices = offline_first(site_devices(service, deps.registry.devices, site.id, alerts))
         offline = sum(1 for device in devices if device.state == "offline")
         span, bucket = RANGES[chosen]
         charts: list[ChartGroup] = []
