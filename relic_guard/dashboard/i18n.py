@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Final
 
+from alerts.notification import CATEGORY_LABELS, EVENT_LABELS, SEVERITY_LABELS, STATUS_LABELS
 from alerts.rules.common import SHANGHAI
 
 LANGS: Final = ("zh-CN", "en")
@@ -76,3 +77,22 @@ register({
     "error.not_found": ("未找到（或不在您负责的文物点）。", "Not found (or not at one of your sites)."),
     "error.csrf": ("页面已过期，请刷新后重试。", "The page has expired; reload it and try again."),
 })
+
+
+# The coded values of alerts, in the words every page uses (Chinese from the channels' own table,
+# so a page and a phone notification never disagree).
+_SEVERITY_EN: Final = {"critical": "Critical", "major": "Major", "minor": "Minor", "warning": "Warning",
+                       "info": "Info"}
+_CATEGORY_EN: Final = {"fire": "Fire", "security": "Security", "device": "Device", "environment": "Environment",
+                       "video": "Video", "drone": "Drone", "patrol": "Patrol",
+                       "hazard": "Hazard"}
+_STATUS_EN: Final = {"open": "Open", "acknowledged": "Acknowledged", "resolved": "Resolved",
+                     "false_alarm": "False alarm"}
+_EVENT_EN: Final = {"alert.opened": "New alert", "alert.escalated": "Escalated",
+                    "alert.reminder": "Reminder (not acknowledged)", "alert.acknowledged": "Acknowledged",
+                    "alert.resolved": "Resolved"}
+
+register({f"alert.sev.{key}": (zh, _SEVERITY_EN[key]) for key, zh in SEVERITY_LABELS.items()})
+register({f"alert.cat.{key}": (zh, _CATEGORY_EN[key]) for key, zh in CATEGORY_LABELS.items()})
+register({f"alert.status.{key}": (zh, _STATUS_EN[key]) for key, zh in STATUS_LABELS.items()})
+register({f"alert.event.{key}": (zh, _EVENT_EN[key]) for key, zh in EVENT_LABELS.items()})

@@ -40,7 +40,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from alerts.errors import IllegalTransition, InvalidResolutionError, UnknownAlertError
 from alerts.model import Alert, AlertStatus, Classification, Severity
-from alerts.notification import CATEGORY_LABELS, EVENT_LABELS, SEVERITY_LABELS, STATUS_LABELS
+from alerts.notification import CATEGORY_LABELS, SEVERITY_LABELS, STATUS_LABELS
 from relic_guard.alerting.api import History, HistoryUnavailable
 from relic_guard.alerting.records import SYSTEM_ACTOR, DeliveryRecord, TimelineEntry
 from relic_guard.alerting.tokens import Command, Role
@@ -57,21 +57,6 @@ SEVERITIES: Final = tuple(Severity)
 # What a resolve may be classified as (a false alarm has its own button).
 RESOLVE_CLASSES: Final = tuple(c for c in Classification if c is not Classification.FALSE_ALARM)
 
-_SEVERITY_EN: Final = {"critical": "Critical", "major": "Major", "minor": "Minor", "warning": "Warning",
-                       "info": "Info"}
-_CATEGORY_EN: Final = {"fire": "Fire", "security": "Security", "device": "Device", "environment": "Environment",
-                       "video": "Video", "drone": "Drone", "patrol": "Patrol",
-                       "hazard": "Hazard"}
-_STATUS_EN: Final = {"open": "Open", "acknowledged": "Acknowledged", "resolved": "Resolved",
-                     "false_alarm": "False alarm"}
-_EVENT_EN: Final = {"alert.opened": "New alert", "alert.escalated": "Escalated",
-                    "alert.reminder": "Reminder (not acknowledged)", "alert.acknowledged": "Acknowledged",
-                    "alert.resolved": "Resolved"}
-
-i18n.register({f"queue.sev.{key}": (zh, _SEVERITY_EN[key]) for key, zh in SEVERITY_LABELS.items()})
-i18n.register({f"queue.cat.{key}": (zh, _CATEGORY_EN[key]) for key, zh in CATEGORY_LABELS.items()})
-i18n.register({f"queue.status.{key}": (zh, _STATUS_EN[key]) for key, zh in STATUS_LABELS.items()})
-i18n.register({f"alert.event.{key}": (zh, _EVENT_EN[key]) for key, zh in EVENT_LABELS.items()})
 i18n.register({
     # The queue
     "queue.title": ("告警队列", "Alert queue"),
@@ -263,9 +248,9 @@ def row_words(lang: str) -> dict[str, dict[str, str]]:
     """The words of severity, category and status in the page's language, for the scripts that
     redraw rows from the live feed (its alert objects carry Chinese labels only)."""
     return {
-        "severity": {key: i18n.t(f"queue.sev.{key}", lang) for key in SEVERITY_LABELS},
-        "category": {key: i18n.t(f"queue.cat.{key}", lang) for key in CATEGORY_LABELS},
-        "status": {key: i18n.t(f"queue.status.{key}", lang) for key in STATUS_LABELS},
+        "severity": {key: i18n.t(f"alert.sev.{key}", lang) for key in SEVERITY_LABELS},
+        "category": {key: i18n.t(f"alert.cat.{key}", lang) for key in CATEGORY_LABELS},
+        "status": {key: i18n.t(f"alert.status.{key}", lang) for key in STATUS_LABELS},
     }
 
 
@@ -348,7 +333,7 @@ def timeline_detail(entry: TimelineEntry, lang: str) -> str:
     if kind == "confirmed":
         return _text(detail.get("devices"))
     if kind == "severity":
-        return label("queue.sev", _text(detail.get("severity")) or None, lang)
+        return label("alert.sev", _text(detail.get("severity")) or None, lang)
     if kind == "evidence":
         return _text(detail.get("evidence"))
     if kind == "escalated":
@@ -358,7 +343,7 @@ def timeline_detail(entry: TimelineEntry, lang: str) -> str:
     if kind == "inhibited":
         return _text(detail.get("by"))
     if kind == "cleared":
-        return label("queue.status", _text(detail.get("status")) or None, lang)
+        return label("alert.status", _text(detail.get("status")) or None, lang)
     if kind == "assigned":
         return i18n.t("alert.detail.to", lang).format(to=_text(detail.get("to")))
     if kind == "note":

@@ -181,21 +181,6 @@ i18n.register({
     "sites.source.drone": ("无人机", "drone"),
     "sites.source.patrol": ("巡查", "patrol"),
     "sites.source.env": ("环境", "environment"),
-    "sites.severity.critical": ("紧急", "critical"),
-    "sites.severity.major": ("严重", "major"),
-    "sites.severity.minor": ("一般", "minor"),
-    "sites.severity.warning": ("预警", "warning"),
-    "sites.severity.info": ("提示", "info"),
-    "sites.category.fire": ("火警", "fire"),
-    "sites.category.security": ("安防", "security"),
-    "sites.category.device": ("设备", "device"),
-    "sites.category.environment": ("环境", "environment"),
-    "sites.category.video": ("视频", "video"),
-    "sites.category.drone": ("无人机", "drone"),
-    "sites.category.patrol": ("巡查", "patrol"),
-    "sites.category.hazard": ("隐患", "hazard"),
-    "sites.status.open": ("待响应", "open"),
-    "sites.status.acknowledged": ("已响应", "acknowledged"),
 })
 
 
