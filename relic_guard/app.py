@@ -136,7 +136,7 @@ async def run_service(
     protocol = await asyncio.to_thread(negotiate_protocol, config.mqtt)
 
     alerting = Alerting.build(config, registry)
-    schedule = build_schedule(config, registry, alerting.service, asyncio.get_running_loop())
+    schedule = build_schedule(config, registry, alerting.service, asyncio.get_running_loop(), alerting.audit_key)
     alarm_sink = make_sink(config, ALARM_LANE)
     alarm_sink.start()
     alarm_lane = AlarmLane(config, registry, alarm_sink, protocol=protocol, consumers=(log_alarm, alerting.consume))

@@ -70,6 +70,8 @@ class Alerting:
     threshold_metrics: frozenset[str]
     config_files: dict[str, str]
     tokens: TokenStore | None
+    # The audit trail's key (read once; the schedule's jobs write audit entries with it too).
+    audit_key: bytes
     dashboard: DashboardDeps
     _tasks: list[asyncio.Task[Any]]
     _feed_thread: threading.Thread | None = None
@@ -122,6 +124,7 @@ class Alerting:
             threshold_metrics=frozenset(rule.metric for rule in thresholds),
             config_files=_fingerprints(files),
             tokens=load_tokens(settings.api_tokens_file, registry.sites) if settings.api_tokens_file else None,
+            audit_key=audit_key,
             dashboard=dashboard_deps(service, registry, config.database.url, settings.public_url),
             _tasks=[],
         )

@@ -12,7 +12,6 @@ import os
 import socket
 
 from relic_guard.alerting.service import AlertService
-from relic_guard.audit import load_or_create_key
 from relic_guard.config import Config
 from relic_guard.hazards.alerting import raise_hazard_notice
 from relic_guard.hazards.job import JOB_NAME as HAZARD_JOB_NAME
@@ -32,7 +31,7 @@ HAZARD_JOB_INTERVAL_S = 300.0
 
 
 def build_schedule(
-    config: Config, registry: Registry, service: AlertService, loop: asyncio.AbstractEventLoop
+    config: Config, registry: Registry, service: AlertService, loop: asyncio.AbstractEventLoop, audit_key: bytes
 ) -> Schedule | None:
     """The schedule, or None without a database: hazard deadlines are always watched, patrol
     rounds when a routes file is set. Raises ConfigError for a routes file that does not load (at
@@ -66,6 +65,6 @@ def build_schedule(
     def on_notices(found: list[HazardNotice]) -> None:
         asyncio.run_coroutine_threadsafe(raise_notices(found), loop).result(timeout=HAND_OVER_TIMEOUT_S)
 
-    hazard_job = make_hazard_job(registry.sites, on_notices, audit_key=load_or_create_key(config.audit.key_file))
+    hazard_job = make_hazard_job(registry.sites, on_notices, audit_key=audit_key)
     schedule.add(Job(HAZARD_JOB_NAME, hazard_job, every_s=HAZARD_JOB_INTERVAL_S))
     return schedule
