@@ -105,6 +105,7 @@ def create_app(
     if service is not None:
         from relic_guard.alerting.api import ApiContext, History, mount
         from relic_guard.alerting.tokens import TokenStore
+        from relic_guard.api_routers import api_routers
 
         session_principal = None
         if dashboard is not None:
@@ -119,5 +120,5 @@ def create_app(
             devices=registry.devices if registry is not None else {},
             channels=channels,
             session_principal=session_principal,
-        ))
+        ), routers=api_routers())
     return app

@@ -193,10 +193,17 @@ class ApiContext:
     session_principal: Callable[[Request], Awaitable[Principal | None]] | None = None
 
 
-def mount(app: FastAPI, ctx: ApiContext) -> None:
-    """Add the `/api` routes, the ack page and the JSON error answers to `app`."""
+# A further `/api` router: made from the context and the caller dependency (`caller_of`).
+ApiRouterFactory = Callable[[ApiContext, Any], APIRouter]
+
+
+def mount(app: FastAPI, ctx: ApiContext, routers: Sequence[ApiRouterFactory] = ()) -> None:
+    """Add the `/api` routes (the alerts' and `routers`), the ack page and the JSON error answers."""
     app.add_exception_handler(ApiError, _api_error)
     app.include_router(api_router(ctx))
+    caller = caller_of(ctx)
+    for make in routers:
+        app.include_router(make(ctx, caller))
     app.include_router(ack_router(ctx))
 
 
@@ -330,10 +337,10 @@ def _text_field(body: Mapping[str, Any], key: str, *, required: bool) -> str | N
 # The API -----------------------------------------------------------------------------------------
 
 
-def api_router(ctx: ApiContext) -> APIRouter:
-    router = APIRouter(prefix="/api")
-    service = ctx.service
-    history = ctx.history
+def caller_of(ctx: ApiContext) -> Any:
+    """The FastAPI dependency that names the caller of an `/api` request: the dashboard session
+    when there is no Authorization header, else the bearer token; 401 saying what is wrong.
+    Every `/api` router uses it, so scope and role checks mean the same everywhere."""
 
     async def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
         if (authorization is None or not authorization.strip()) and ctx.session_principal is not None:
@@ -357,7 +364,14 @@ def api_router(ctx: ApiContext) -> APIRouter:
 
     # A default, not an Annotated alias: annotations are strings here (PEP 563), looked up in the
     # module's names, where a local alias is not found.
-    caller = Depends(principal)
+    return Depends(principal)
+
+
+def api_router(ctx: ApiContext) -> APIRouter:
+    router = APIRouter(prefix="/api")
+    service = ctx.service
+    history = ctx.history
+    caller = caller_of(ctx)
 
     def not_found(alert_id: str) -> ApiError:
         # The same words whether the alert does not exist or lies outside the caller's sites.

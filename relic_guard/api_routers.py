@@ -1,0 +1,14 @@
+"""Which `/api` routers the daemon serves beyond the alerts' own: the one list the daemon and the
+tests build the HTTP API from (as `relic_guard.dashboard.pages` lists the pages).
+
+Each entry is an `ApiRouterFactory` of `relic_guard.alerting.api`: it gets the API context and
+the caller dependency, so every router checks tokens, sessions and scope the same way."""
+
+from __future__ import annotations
+
+from relic_guard.alerting.api import ApiRouterFactory
+
+
+def api_routers() -> list[ApiRouterFactory]:
+    # Imported here: the routers pull in their stores, which `relic-guard --help` need not load.
+    return []
