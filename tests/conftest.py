@@ -36,6 +36,38 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
 
 
+# Lines tests want shown at the end of the run (browser timings, screenshots saved). The tests run
+# in parallel worker processes and the summary is printed by the controlling one, so the lines go
+# through a file: emptied when the run starts, read back when it ends.
+SUMMARY_FILE = Path(__file__).resolve().parents[1] / "test-artifacts" / "summary.txt"
+
+
+def note_for_summary(line: str) -> None:
+    SUMMARY_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with SUMMARY_FILE.open("a", encoding="utf-8") as out:
+        out.write(line.replace("\n", " ") + "\n")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In the controlling process (not a worker), before any test: forget the last run's lines
+    and screenshots, so the artifacts are this run's only (a stale failure's would mislead)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    SUMMARY_FILE.unlink(missing_ok=True)
+    for old in (SUMMARY_FILE.parent / "browser").glob("*.png"):
+        old.unlink()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    try:
+        lines = SUMMARY_FILE.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return
+    terminalreporter.section("measured and saved by the tests")
+    for line in lines:
+        terminalreporter.write_line(line)
+
+
 def _terminate_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     raise KeyboardInterrupt(f"pytest got signal {signum}")

@@ -33,7 +33,9 @@ from tests.alerts_channels.smtp_receiver import SmtpReceiver, SmtpReply
 
 CST = timezone(timedelta(hours=8))
 SENT_AT = datetime(2026, 11, 27, 10, 0, 0, 120_000, tzinfo=CST)
-TIMEOUT_S = 0.5
+# Long enough for 25 concurrent deliveries on a busy 2-core machine running tests in parallel;
+# the stalled-receiver test waits this long once per channel.
+TIMEOUT_S = 1.5
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,7 @@ async def test_network_errors_are_results_not_exceptions(harness: ChannelHarness
 
 
 async def test_a_stalled_receiver_times_out_as_retryable(harness: ChannelHarness) -> None:
-    harness.stall_next(TIMEOUT_S * 6)
+    harness.stall_next(TIMEOUT_S * 4)
     started = time.monotonic()
     result = await harness.channel.deliver(harness.delivery(delivery_id="d-slow", event="alert.opened", body=BODY))
     elapsed = time.monotonic() - started

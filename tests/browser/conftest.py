@@ -37,6 +37,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from relic_guard.embedded import EmbeddedMosquitto, EmbeddedPostgres
 from tests.alerts_channels.receiver import Receiver
+from tests.conftest import note_for_summary
 from tests.e2e.harness import Daemon, Publisher, kill_leftover_daemons, write_registry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,12 +121,9 @@ def require_chromium() -> None:
 
 @pytest.fixture(scope="package", autouse=True)
 def _browser_run() -> None:
-    """Before anything is started: the browser must be there. Then the screenshot folder is
-    emptied, so it holds this run's pictures only (a stale failure's would mislead)."""
+    """Before anything is started: the browser must be there. (The screenshot folder is emptied
+    when the run starts, by tests/conftest.py, so it holds this run's pictures only.)"""
     require_chromium()
-    if SHOTS.is_dir():
-        for old in SHOTS.glob("*.png"):
-            old.unlink()
 
 
 @pytest.fixture(scope="module")
@@ -265,24 +263,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-# Measurements the tests report and screenshots they saved: listed at the end of the run, passed
-# or failed, quiet or not.
-MEASURED: list[str] = []
-SAVED: list[Path] = []
-
-
 def report(line: str) -> None:
-    MEASURED.append(line)
+    """A measurement, listed at the end of the run (passed or failed, quiet or not): kept in a
+    file, because with parallel test workers the summary is printed by another process."""
+    note_for_summary(line)
     print(line)
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if MEASURED or SAVED:
-        terminalreporter.section("browser tests")
-        for line in MEASURED:
-            terminalreporter.write_line(line)
-        for path in SAVED:
-            terminalreporter.write_line(f"screenshot: {path.relative_to(ROOT)}")
 
 
 def slug(text: str) -> str:
@@ -294,7 +279,7 @@ def shot(page: Page, name: str, *, full_page: bool = True) -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{slug(name)}.png"
     page.screenshot(path=str(path), full_page=full_page)
-    SAVED.append(path)
+    note_for_summary(f"screenshot: {path.relative_to(ROOT)}")
     return path
 
 
