@@ -117,6 +117,7 @@ i18n.register({
     "m.patrol.missing": ("未巡：{names}", "Not visited: {names}"),
     "m.patrol.more": ("另有 {n} 个巡查任务未列出。", "{n} more round(s) not listed."),
     "m.patrol.status.upcoming": ("未开始", "Upcoming"),
+    "m.patrol.status.withdrawn": ("已撤销", "Withdrawn"),
     "m.patrol.status.pending": ("进行中", "Due now"),
     "m.patrol.status.complete": ("已完成", "Done"),
     "m.patrol.status.late": ("超时完成", "Done late"),
@@ -228,7 +229,7 @@ class PatrolRow:
     window: str  # "08:30–10:30", local time
     route_name: str
     site_name: str
-    # upcoming | pending | complete | late | partial | missed
+    # upcoming | pending | complete | late | partial | missed | withdrawn
     status: str
     # Names of the checkpoints not yet visited, shown once the round has begun to go wrong or
     # is under way (an untouched round that is still open lists nothing: that is every checkpoint).

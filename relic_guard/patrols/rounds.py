@@ -55,6 +55,9 @@ class RoundStatus(StrEnum):
     LATE = "late"
     PARTIAL = "partial"
     MISSED = "missed"
+    # The route was taken out of the routes file before the round was over (never evaluated
+    # here; set by the store): not done, not due.
+    WITHDRAWN = "withdrawn"
 
     @property
     def is_final(self) -> bool:
@@ -255,6 +258,7 @@ ALERT_FOR: Final[dict[RoundStatus, PatrolAlertKind | None]] = {
     RoundStatus.LATE: PatrolAlertKind.ROUND_LATE,
     RoundStatus.PARTIAL: PatrolAlertKind.ROUND_PARTIAL,
     RoundStatus.MISSED: PatrolAlertKind.ROUND_MISSED,
+    RoundStatus.WITHDRAWN: None,
 }
 
 

@@ -168,7 +168,7 @@ def evaluate_due(
 ) -> list[RoundResult]:
     """Evaluate every round not yet final whose window has started at `now`, store the outcome, and
     mark final those whose window end + grace has passed. Rounds of routes not in `routes` (taken out
-    of the routes file) are left as they are. Returns the results in window order."""
+    of the routes file) are left to `withdraw_removed`. Returns the results in window order."""
     _aware(now)
     by_id = {route.id: route for route in routes}
     if not by_id:
@@ -205,6 +205,24 @@ def evaluate_due(
             )
     results.sort(key=lambda item: (item.round.window_start, item.round.id))
     return results
+
+
+def withdraw_removed(conn: Conn, routes: Iterable[Route], now: datetime) -> int:
+    """Rounds of routes no longer in `routes` (taken out of the routes file): those not started
+    at `now` are deleted (only a plan; putting the route back plans them again), those started
+    and not yet final become final `withdrawn`, without an alert. Returns how many rounds changed."""
+    _aware(now)
+    current = [route.id for route in routes]
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM patrol_rounds WHERE NOT final AND window_start > %s AND route_id <> ALL(%s)",
+                    (now, current))
+        deleted = max(cur.rowcount, 0)
+        cur.execute(
+            "UPDATE patrol_rounds SET status = 'withdrawn', final = true, alerted = true, evaluated_at = %s "
+            "WHERE NOT final AND window_start <= %s AND route_id <> ALL(%s)",
+            (now, now, current),
+        )
+        return deleted + max(cur.rowcount, 0)
 
 
 # Alerts ------------------------------------------------------------------------------------------

@@ -181,6 +181,27 @@ def test_rounds_for_lists_a_day_of_the_sites_asked(conn: Conn) -> None:
     assert store.rounds_for(conn, [], local(27, 0), local(28, 0)) == []
 
 
+def test_a_route_taken_out_withdraws_its_rounds_without_alerts(conn: Conn) -> None:
+    # 27 Nov 09:00: today's round has begun, tomorrow's is only planned.
+    store.plan_ahead(conn, [DAILY], SITES, local(27, 9))
+    scan(conn, "XTS-01", local(27, 9))
+    store.evaluate_due(conn, [DAILY], local(27, 9, 5))
+    # The route is taken out of the routes file (another one stays) at 10:00.
+    other = route(DailyRule(window_start=local(1, 8).time(), window_end=local(1, 20).time()), route_id="xts-night")
+    store.plan_ahead(conn, [other], SITES, local(27, 10))
+    assert store.withdraw_removed(conn, [other], local(27, 10)) == 2
+    by_id = {row[0]: row[6:] for row in rows(conn)}
+    assert by_id == {
+        "xts-fire/daily/20261127T0800": ("withdrawn", True, True),  # begun: kept, final, no alert
+        "xts-night/daily/20261127T0800": ("pending", False, False),
+        "xts-night/daily/20261128T0800": ("pending", False, False),
+    }
+    # Nothing is left pending for ever, and no alert comes of it later.
+    assert store.take_alerts(conn, store.evaluate_due(conn, [other], local(28, 21)))[0].route_id == "xts-night"
+    assert store.withdraw_removed(conn, [other], local(28, 21)) == 0
+    assert conn.execute("SELECT status FROM patrol_rounds WHERE route_id = 'xts-fire'").fetchall() == [("withdrawn",)]
+
+
 def test_the_job_end_to_end(db_url: str) -> None:
     handed: list[list[PatrolAlert]] = []
     job = make_patrol_job([DAILY], SITES, handed.append)
