@@ -80,6 +80,14 @@ rg_missing_packages() {
         # CJK fonts, so that pages and screenshots show Chinese site names, not boxes.
         compgen -G '/usr/share/fonts/opentype/noto/NotoSansCJK*' >/dev/null || echo fonts-noto-cjk
         ;;
+      pdf)
+        # The annual report's PDF (weasyprint renders with Pango), its Chinese text (Noto CJK), and
+        # pdftoppm/pdftotext, with which the tests look at the pages.
+        rg_have pdftoppm || echo poppler-utils
+        compgen -G '/usr/lib/*/libpango-1.0.so.0' >/dev/null || echo libpango-1.0-0
+        compgen -G '/usr/lib/*/libpangoft2-1.0.so.0' >/dev/null || echo libpangoft2-1.0-0
+        compgen -G '/usr/share/fonts/opentype/noto/NotoSansCJK*' >/dev/null || echo fonts-noto-cjk
+        ;;
       python)
         if [ ! -x .venv/bin/python ]; then
           rg_have python3.11 || echo python3.11
