@@ -90,6 +90,7 @@ class Category(StrEnum):
     DRONE = "drone"
     PATROL = "patrol"
     HAZARD = "hazard"
+    INSPECTION = "inspection"  # an annual or 双随机 inspection left undone past its due day
 
 
 class AlertStatus(StrEnum):

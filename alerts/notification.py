@@ -33,6 +33,7 @@ CATEGORY_LABELS: Final[Mapping[str, str]] = {
     "drone": "无人机",
     "patrol": "巡查",
     "hazard": "隐患",
+    "inspection": "检查",
 }
 STATUS_LABELS: Final[Mapping[str, str]] = {
     "open": "待响应",

@@ -285,16 +285,18 @@ class AlertBook:
         *,
         auto_resolve: bool,
         classification: Classification | None = None,
+        by: str = lifecycle.SYSTEM_ACTOR,
     ) -> list[Action]:
         """The condition behind `key` ended. Self-restoring conditions (`auto_resolve`) close
-        their alert; latched ones only record when the condition ended and stay open."""
+        their alert (as `by`: the engine, or the person whose work ended it); latched ones only
+        record when the condition ended and stay open."""
         current = self.open.get(key)
         if current is None:
             return []
         if auto_resolve:
             alert = lifecycle.resolve(
                 msgspec.structs.replace(current, condition_cleared_at=now),
-                lifecycle.SYSTEM_ACTOR,
+                by,
                 now,
                 classification,
             )

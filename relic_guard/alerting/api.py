@@ -64,6 +64,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any, Final, Literal, TypeVar
 
 import msgspec
@@ -191,6 +192,9 @@ class ApiContext:
     # The dashboard's session login: the caller of a request without an Authorization header
     # (None: not logged in). It checks the CSRF header itself on anything but GET.
     session_principal: Callable[[Request], Awaitable[Principal | None]] | None = None
+    # The 双随机 draws' pool ([inspections] pool_file) for `POST /api/draws`; None: drawing
+    # answers 503 saying what to set.
+    draw_pool_file: Path | None = None
 
 
 # A further `/api` router: made from the context and the caller dependency (`caller_of`).
@@ -318,20 +322,22 @@ async def json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _text_field(body: Mapping[str, Any], key: str, *, required: bool) -> str | None:
+def text_field(body: Mapping[str, Any], key: str, *, required: bool, limit: int = MAX_TEXT, where: str = "") -> str:
+    """A string member of a JSON body, stripped ("" when optional and absent); a 422 saying what is
+    wrong otherwise. `where` names the enclosing item in the message (`findings[2].`)."""
     value = body.get(key)
     if value is None:
         if required:
-            raise ApiError(422, f"{key}: missing; give it as a string")
-        return None
+            raise ApiError(422, f"{where}{key}: missing; give it as a string")
+        return ""
     if not isinstance(value, str):
-        raise ApiError(422, f"{key}: must be a string, not {type(value).__name__}")
+        raise ApiError(422, f"{where}{key}: must be a string, not {type(value).__name__}")
     value = value.strip()
     if required and not value:
-        raise ApiError(422, f"{key}: must not be empty")
-    if len(value) > MAX_TEXT:
-        raise ApiError(422, f"{key}: at most {MAX_TEXT} characters")
-    return value or None
+        raise ApiError(422, f"{where}{key}: must not be empty")
+    if len(value) > limit:
+        raise ApiError(422, f"{where}{key}: at most {limit} characters")
+    return value
 
 
 # The API -----------------------------------------------------------------------------------------
@@ -484,8 +490,7 @@ def api_router(ctx: ApiContext) -> APIRouter:
         return ApiError(409, f"alert '{alert_id}' cannot be {verb}: {exc}")
 
     def required_text(body: Mapping[str, Any], key: str, limit: int, what: str) -> str:
-        text = _text_field(body, key, required=True)
-        assert text is not None  # required=True answers 422 itself when it is missing
+        text = text_field(body, key, required=True, limit=MAX_TEXT)
         if len(text) > limit:
             raise ApiError(422, f"{key}: at most {limit} characters{what}")
         return text
@@ -524,7 +529,7 @@ def api_router(ctx: ApiContext) -> APIRouter:
     async def resolve(alert_id: str, request: Request, who: Principal = caller) -> dict[str, object]:
         body = await json_body(request)
         classification = _classification(body)
-        note = _text_field(body, "note", required=False)
+        note = text_field(body, "note", required=False) or None
         await open_target(who, alert_id, "resolve", "resolved")
         return command(alert_id, "resolved",
                        lambda: service.resolve(alert_id, who.actor, classification=classification, note=note))
@@ -720,8 +725,7 @@ def api_router(ctx: ApiContext) -> APIRouter:
     async def push_subscribe(request: Request, who: Principal = caller) -> dict[str, object]:
         channels = push_channels()
         body = await json_body(request)
-        raw_id = _text_field(body, "id", required=True)
-        assert raw_id is not None
+        raw_id = text_field(body, "id", required=True)
         subscription_id = push_id(raw_id)
         users = push_recipients(who, subscription_id, "register")
         raw = body.get("subscription")

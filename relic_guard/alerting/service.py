@@ -36,6 +36,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from alerts import ack_token, maintenance
 from alerts.errors import InvalidResolutionError, UnknownAlertError
@@ -74,6 +75,12 @@ log = logging.getLogger(__name__)
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class Monitor(Protocol):
+    """A watcher ticked with the alert engine (`AlertService.monitors`)."""
+
+    def tick(self, now: datetime) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +125,10 @@ class AlertService:
         self._counted_at = 0.0
         # Told of every alert change (the dashboard's live queue subscribes here).
         self.listeners: list[Callable[[Alert], None]] = []
+        # Watchers beside the rule engine that run on this loop and raise their alerts through
+        # `raise_condition` (the drone monitor): ticked with the engine, and found by name by the
+        # API (which aircraft are in the air now).
+        self.monitors: dict[str, Monitor] = {}
         if routing is None:
             log.warning("no routing configured ([alerts] routing_file): alerts are recorded and shown, not sent")
 
@@ -174,6 +185,11 @@ class AlertService:
             if planned:
                 self._handle(list(planned), now, None)
             self._schedule(self._open(alert_id) or alert)
+        for name, monitor in self.monitors.items():
+            try:
+                monitor.tick(now)
+            except Exception:  # one monitor's bug must not stop heartbeats and escalations
+                log.exception("%s monitor tick failed", name)
         for group in self.grouper.due(now):
             self._send_group(group, now, None)
         # The gauge walks every open alert: once a second is plenty (ticks come every 200 ms, and a
@@ -206,6 +222,28 @@ class AlertService:
         if detail:
             self._timeline(current.id, now, "detail", SYSTEM_ACTOR, dict(detail))
         return current
+
+    def end_condition(
+        self, key: AlertKey, *, resolve: bool = True, by: str = SYSTEM_ACTOR, note: str | None = None,
+        classification: Classification | None = None,
+    ) -> Alert | None:
+        """The condition behind an alert `raise_condition` opened is over. `resolve`: the alert
+        closes now as a condition that ended, without a classification unless one is given (no
+        incident to count: a hazard rectified, an inspection done, a drone back inside its allowed
+        area); else it is only marked ended and held open for a person (a forced landing: someone
+        must go and look). `note` goes on its timeline, by `by`. None when nothing is open under
+        `key`, or nothing changed."""
+        current = self.engine.book.open.get(key)
+        if current is None:
+            return None
+        now = self.clock()
+        actions = self.engine.book.clear(key, now, auto_resolve=resolve, classification=classification, by=by)
+        if not actions:
+            return None
+        if note:
+            self._timeline(current.id, now, "note", by, {"text": note[:2000]})
+        self._handle(actions, now, None, actor=by)
+        return self._latest(current.id, actions)
 
     # Commands (the API and ack links) -----------------------------------------------------------
 

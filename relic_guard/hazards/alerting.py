@@ -31,8 +31,13 @@ ALERT_WORDS: Final[dict[NoticeKind, tuple[Severity, str]]] = {
 RULE: Final = "hazard.deadline"
 
 
+def deadline_key(site_id: str, hazard_id: int) -> AlertKey:
+    """The key a hazard's reminders and escalations are raised under (and ended by, on close)."""
+    return AlertKey(site_id, f"hazard:{hazard_id}", RULE)
+
+
 def alert_key(notice: HazardNotice) -> AlertKey:
-    return AlertKey(notice.site, f"hazard:{notice.hazard_id}", RULE)
+    return deadline_key(notice.site, notice.hazard_id)
 
 
 def alert_audiences(notice: HazardNotice) -> tuple[AlertAudience, ...]:

@@ -3,7 +3,8 @@
     schedule.add(Job(JOB_NAME, make_hazard_job(registry.sites, hand_over), every_s=300))
 
 Each run works in the connection's one transaction:
-- every custodian's report (hazard_reports) not yet tracked becomes a hazard (`from_report`):
+- every custodian's report (hazard_reports) and every hazard reported during a patrol (a `patrol`
+  event of type `hazard`, CONTRACT §1) not yet tracked becomes a hazard:
   a general hazard owned by the site's first custodian, so nobody has to triage a report before
   its deadline starts counting; whoever triages it later may raise the severity or change owner;
 - every open or rectifying hazard whose next reminder or escalation is due (`next_due`) is planned
@@ -22,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final, Protocol
 
@@ -125,6 +126,44 @@ def convert_reports(conn: Conn, sites: Mapping[str, HazardSite], now: datetime, 
     return made
 
 
+# How far back the job looks for patrol hazard events not yet tracked. Events are written as they
+# arrive, and those held in the spool during a database outage keep their own time when replayed;
+# a month covers any outage the spool's quota allows.
+PATROL_EVENTS_LOOKBACK: Final = timedelta(days=31)
+# The title of a patrol hazard sent without a note.
+PATROL_HAZARD_TITLE: Final = "巡查发现隐患"
+
+
+def convert_patrol_events(conn: Conn, sites: Mapping[str, HazardSite], now: datetime, *,
+                          audit_key: bytes | None = None) -> int:
+    """Track every `patrol`/`hazard` event (a custodian reporting a hazard during a round) of the
+    last month not yet tracked; the number of hazards made."""
+    rows = conn.execute(
+        "SELECT e.ts, e.site_id, e.device_id, e.event_key, e.attrs FROM events e "
+        "WHERE e.source = 'patrol' AND e.type = 'hazard' AND e.ts >= %s AND NOT EXISTS ("
+        "SELECT 1 FROM hazards h WHERE h.source = 'patrol' AND h.source_ref = "
+        "%s || e.site_id || '/' || e.device_id || '/' || e.event_key) ORDER BY e.ts",
+        (now - PATROL_EVENTS_LOOKBACK, hazard_store.PATROL_EVENT_REF),
+    ).fetchall()
+    made = 0
+    for ts, site_id, device_id, event_key, attrs in rows:
+        fields = attrs if isinstance(attrs, dict) else {}
+        note = str(fields.get("note") or "").strip()
+        detail = {key: fields[key] for key in ("custodian", "route", "checkpoint", "photo", "lat", "lon")
+                  if fields.get(key) is not None}
+        try:
+            hazard = hazard_store.from_patrol_event(
+                conn, site_id=site_id, device_id=device_id, event_key=event_key, found_at=ts,
+                title=hazard_store.report_title(note) or PATROL_HAZARD_TITLE, description=note[:2000],
+                owner=owner_for(site_id, sites), by=ACTOR, now=now, detail=detail, audit_key=audit_key)
+        except InvalidHazard:
+            log.warning("patrol hazard event %s/%s/%s could not be tracked", site_id, device_id, event_key,
+                        exc_info=True)
+            continue
+        made += hazard is not None
+    return made
+
+
 def _state(row: tuple[Any, ...] | None) -> DeadlineState:
     if row is None:
         return FRESH
@@ -196,7 +235,8 @@ def make_hazard_job(
     to the audit trail."""
 
     def run(conn: Conn, now: datetime) -> str:
-        converted = convert_reports(conn, sites, now, audit_key=audit_key)
+        converted = (convert_reports(conn, sites, now, audit_key=audit_key)
+                     + convert_patrol_events(conn, sites, now, audit_key=audit_key))
         checked, notices = plan_deadlines(conn, now, policy)
         if notices:
             on_notices(notices)

@@ -22,13 +22,13 @@ Why these moves:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Final
 
+from relic_guard.cited import reference_json, reference_of, reference_problems
 from relic_guard.errors import RelicGuardError
 from relic_guard.hazards.workdays import add_working_days, local_day
 
@@ -114,7 +114,6 @@ DEFAULT_RECTIFY_WORKING_DAYS: Final[Mapping[Severity, int]] = {
     Severity.GENERAL: 20,
 }
 
-_SHA256_RE: Final = re.compile(r"^[0-9a-f]{64}$")
 MAX_NOTE_CHARS: Final = 2000
 
 
@@ -129,32 +128,16 @@ class Evidence:
     photo_sha256: str | None = None
 
     def problems(self) -> list[str]:
-        found = []
-        if not self.note.strip():
-            found.append("a note saying what the evidence shows")
-        elif len(self.note) > MAX_NOTE_CHARS:
-            found.append(f"a note of at most {MAX_NOTE_CHARS} characters")
-        if (self.url is None) == (self.photo_sha256 is None):
-            found.append("exactly one reference: a URL or the SHA-256 of a stored photo")
-        elif self.photo_sha256 is not None and not _SHA256_RE.match(self.photo_sha256):
-            found.append("a photo SHA-256 of 64 lowercase hex digits")
-        elif self.url is not None and not self.url.strip():
-            found.append("a non-empty URL")
-        return found
+        return reference_problems(self.note, self.url, self.photo_sha256, note_says="what the evidence shows",
+                                  max_note_chars=MAX_NOTE_CHARS)
 
     def as_json(self) -> dict[str, str]:
-        out = {"kind": self.kind.value, "note": self.note}
-        if self.url is not None:
-            out["url"] = self.url
-        if self.photo_sha256 is not None:
-            out["photo_sha256"] = self.photo_sha256
-        return out
+        return {"kind": self.kind.value, **reference_json(self.note, self.url, self.photo_sha256)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> Evidence:
-        url, sha = data.get("url"), data.get("photo_sha256")
-        return cls(kind=EvidenceKind(str(data["kind"])), note=str(data["note"]),
-                   url=None if url is None else str(url), photo_sha256=None if sha is None else str(sha))
+        url, sha = reference_of(data)
+        return cls(kind=EvidenceKind(str(data["kind"])), note=str(data["note"]), url=url, photo_sha256=sha)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,10 @@ live in `relic_guard.hazards.model`; this module only loads, stores and records:
 - `transition` locks the row (SELECT … FOR UPDATE) while the pure command decides, so two people
   closing and cancelling the same hazard at once get one move and one IllegalHazardTransition;
 - `from_report` makes at most one hazard of a custodian's report (a unique index): asked twice,
-  it returns the hazard made the first time.
+  it returns the hazard made the first time; `from_patrol_event` likewise of a patrol's `hazard`
+  event;
+- photos of rectification go into hazard_photos (007) beside the reports' (`store_photo`), and
+  one is served for a hazard only when that hazard's timeline names it (`hazard_photo`).
 `conn` is in autocommit mode or idle; inside a caller's transaction the writes commit with it.
 """
 
@@ -37,6 +40,7 @@ from relic_guard.hazards.model import (
     deadline_for,
 )
 from relic_guard.hazards.workdays import local_day
+from relic_guard.store.hazards import Photo
 
 Conn = psycopg.Connection[Any]
 
@@ -72,11 +76,28 @@ def _record(conn: Conn, event: HazardEvent, audit_key: bytes | None) -> None:
         audit.append(conn, audit_key, [audit_entry_of(event)])
 
 
+# A patrol event's hazard names the event: `event:<site>/<device>/<event key>` (sql/014).
+PATROL_EVENT_REF: Final = "event:"
+
+
+def patrol_event_ref(site_id: str, device_id: str, event_key: str) -> str:
+    return f"{PATROL_EVENT_REF}{site_id}/{device_id}/{event_key}"
+
+
+def _conflict(source: HazardSource, source_ref: str | None) -> str:
+    """The ON CONFLICT clause of the unique indexes that make one hazard of one report or event."""
+    if source is HazardSource.REPORT:
+        return "ON CONFLICT (source_ref) WHERE source = 'report' DO NOTHING "
+    if source is HazardSource.PATROL and source_ref is not None and source_ref.startswith(PATROL_EVENT_REF):
+        return "ON CONFLICT (source_ref) WHERE source = 'patrol' AND source_ref LIKE 'event:%%' DO NOTHING "
+    return ""
+
+
 def _insert(conn: Conn, *, site_id: str, source: HazardSource, source_ref: str | None, title: str,
             description: str, severity: Severity, owner: str, found_at: datetime, deadline: date,
             now: datetime) -> Hazard | None:
-    """The new hazard, or None when a hazard was made of this report already."""
-    conflict = "ON CONFLICT (source_ref) WHERE source = 'report' DO NOTHING " if source is HazardSource.REPORT else ""
+    """The new hazard, or None when a hazard was made of this report or event already."""
+    conflict = _conflict(source, source_ref)
     row = conn.execute(
         "INSERT INTO hazards (site_id, source, source_ref, title, description, severity, owner, found_at, "
         "deadline, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) " + conflict +
@@ -109,7 +130,7 @@ def create(conn: Conn, *, site_id: str, source: HazardSource, source_ref: str | 
                          description=description, severity=severity, owner=owner, found_at=found_at,
                          deadline=due, now=now)
         if hazard is None:
-            raise InvalidHazard(f"hazard report {source_ref} is tracked already; use from_report")
+            raise InvalidHazard(f"{source.value} {source_ref} is tracked already")
         _record(conn, _created(hazard, by, now, {}), audit_key)
     return hazard
 
@@ -154,6 +175,22 @@ def from_report(conn: Conn, report_id: int, *, severity: Severity, owner: str, b
             return _hazard(existing)
         _record(conn, _created(hazard, by, now, {"reported_by": reported_by, "photo_sha256": photo_sha256}),
                 audit_key)
+    return hazard
+
+
+def from_patrol_event(conn: Conn, *, site_id: str, device_id: str, event_key: str, found_at: datetime,
+                      title: str, description: str, owner: str, by: str, now: datetime,
+                      detail: Mapping[str, object], audit_key: bytes | None = None) -> Hazard | None:
+    """Track a hazard reported during a patrol (a `patrol`/`hazard` event) as a general hazard;
+    None when that event is tracked already (redelivered, replayed, or another instance's run)."""
+    title, description, owner = _checked(title, description, owner)
+    ref = patrol_event_ref(site_id, device_id, event_key)
+    with conn.transaction():
+        hazard = _insert(conn, site_id=site_id, source=HazardSource.PATROL, source_ref=ref, title=title,
+                         description=description, severity=Severity.GENERAL, owner=owner, found_at=found_at,
+                         deadline=deadline_for(Severity.GENERAL, local_day(found_at)), now=now)
+        if hazard is not None:
+            _record(conn, _created(hazard, by, now, detail), audit_key)
     return hazard
 
 
@@ -213,3 +250,78 @@ def overdue(conn: Conn, now: datetime) -> list[Hazard]:
         (local_day(now),),
     ).fetchall()
     return [_hazard(r) for r in rows]
+
+
+def list_hazards(conn: Conn, *, sites: Collection[str] | None = None, site: str | None = None,
+                 statuses: Collection[HazardStatus] | None = None, severity: Severity | None = None,
+                 overdue: bool | None = None, today: date | None = None, limit: int = 500) -> list[Hazard]:
+    """Hazards at `sites` (None: every site) matching the filters: open and rectifying ones first,
+    nearest deadline first, then the finished ones, most recently finished first. `overdue`
+    True keeps the open hazards whose deadline ended before `today` (China's calendar day), False
+    every other one; it needs `today`."""
+    if overdue is not None and today is None:
+        raise ValueError("filtering by overdue needs today's date")
+    scope = sorted(sites) if sites is not None else None
+    wanted = sorted(status.value for status in statuses) if statuses is not None else None
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM hazards WHERE (%(scope)s::text[] IS NULL OR site_id = ANY(%(scope)s::text[])) "
+        "AND (%(site)s::text IS NULL OR site_id = %(site)s) "
+        "AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[])) "
+        "AND (%(severity)s::text IS NULL OR severity = %(severity)s) "
+        "AND (%(overdue)s::boolean IS NULL OR "
+        "     (status IN ('open', 'rectifying') AND deadline < %(today)s::date) = %(overdue)s) "
+        "ORDER BY status IN ('open', 'rectifying') DESC, "
+        "CASE WHEN status IN ('open', 'rectifying') THEN deadline END, closed_at DESC NULLS LAST, id DESC "
+        "LIMIT %(limit)s",
+        {"scope": scope, "site": site, "statuses": wanted, "severity": severity.value if severity else None,
+         "overdue": overdue, "today": today, "limit": limit},
+    ).fetchall()
+    return [_hazard(r) for r in rows]
+
+
+def store_photo(conn: Conn, photo: Photo) -> None:
+    """Keep a checked photo (`relic_guard.store.hazards.photo_of`) in hazard_photos; a photo
+    stored already (same SHA-256) is left as it is."""
+    conn.execute(
+        "INSERT INTO hazard_photos (sha256, content_type, bytes) VALUES (%s, %s, %s) ON CONFLICT (sha256) DO NOTHING",
+        (photo.sha256, photo.content_type, photo.data),
+    )
+
+
+def stored_photos(conn: Conn, sha256s: Collection[str]) -> set[str]:
+    """Which of these photos hazard_photos holds."""
+    rows = conn.execute("SELECT sha256 FROM hazard_photos WHERE sha256 = ANY(%s::text[])",
+                        (sorted(sha256s),)).fetchall()
+    return {str(row[0]) for row in rows}
+
+
+def hazard_photo(conn: Conn, hazard_id: int, sha256: str) -> Photo | None:
+    """The photo, if the timeline of hazard `hazard_id` names it: evidence of a close (kept in the
+    `closed` event also after a reopen) or the photo of the report the hazard was made from."""
+    row = conn.execute(
+        "SELECT p.content_type, p.bytes FROM hazard_photos p WHERE p.sha256 = %(sha)s AND EXISTS ("
+        "SELECT 1 FROM hazard_events e WHERE e.hazard_id = %(hazard)s AND (e.detail->>'photo_sha256' = %(sha)s "
+        "OR e.detail->'evidence' @> jsonb_build_array(jsonb_build_object('photo_sha256', %(sha)s::text))))",
+        {"sha": sha256, "hazard": hazard_id},
+    ).fetchone()
+    if row is None:
+        return None
+    return Photo(sha256=sha256, content_type=str(row[0]), data=bytes(row[1]))
+
+
+def by_source(conn: Conn, source: HazardSource, source_ref: str) -> list[Hazard]:
+    """The hazards raised from one alert, inspection, patrol or report, oldest first."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM hazards WHERE source = %s AND source_ref = %s ORDER BY id",
+        (source.value, source_ref),
+    ).fetchall()
+    return [_hazard(r) for r in rows]
+
+
+def stored_photo(conn: Conn, sha256: str) -> Photo | None:
+    """The photo of this SHA-256, whoever it belongs to: the caller has checked that the record
+    naming it (an inspection's attachments) is one the viewer may see."""
+    row = conn.execute("SELECT content_type, bytes FROM hazard_photos WHERE sha256 = %s", (sha256,)).fetchone()
+    if row is None:
+        return None
+    return Photo(sha256=sha256, content_type=str(row[0]), data=bytes(row[1]))

@@ -14,6 +14,7 @@ from alerts.model import Audience as AlertAudience
 from alerts.model import Category, Severity
 from relic_guard.alerting.records import JournalItem
 from relic_guard.alerting.service import AckLinks, AlertService
+from relic_guard.batch import Batch
 from relic_guard.hazards import model
 from relic_guard.hazards.alerting import alert_key, raise_hazard_notice
 from relic_guard.hazards.deadlines import Audience
@@ -22,6 +23,8 @@ from relic_guard.hazards.model import Evidence, EvidenceKind, HazardSource, Haza
 from relic_guard.hazards.workdays import CHINA_STANDARD_TIME, add_working_days
 from relic_guard.registry import Site
 from relic_guard.store import hazard_store
+from relic_guard.store.writer import write_batch
+from sensors.model import Event, Source
 from tests.alerts.support import context
 
 Conn = psycopg.Connection[Any]
@@ -82,6 +85,34 @@ def test_a_report_becomes_one_hazard_owned_by_the_first_custodian(db: Conn, pg_u
     assert hazards[str(bare)].owner == FALLBACK_OWNER
     [created] = hazard_store.events(db, made.id)
     assert (created.kind, created.actor) == ("hazard.created", "relic-guard")
+
+
+def patrol_hazard(db: Conn, key: str, attrs: dict[str, object]) -> None:
+    """A `patrol`/`hazard` event stored the way ingest stores it (a redelivery is the same row)."""
+    event = Event(site=SITE, device="phone-wjg", source=Source.PATROL, type="hazard", ts=REPORTED,
+                  event_key=key, attrs=attrs, received_at=REPORTED)
+    write_batch(db, Batch(events=[event], messages=1))
+
+
+def test_a_hazard_reported_on_patrol_is_tracked_once(db: Conn, pg_url: str) -> None:
+    patrol_hazard(db, "hz-1", {"custodian": "王建国", "checkpoint": "south-gate", "note": "南门围栏破损\n约两米",
+                               "photo": "https://files.example/hz-1.jpg", "lat": 36.71, "lon": 117.36})
+    patrol_hazard(db, "hz-2", {"custodian": "王建国"})  # no note: still a hazard to follow
+    handed = Handed()
+    now = REPORTED + timedelta(hours=1)
+    assert run(pg_url, now, handed) == "converted 2, checked 2, reminders 0, escalations 0"
+    patrol_hazard(db, "hz-1", {"note": "redelivered"})  # the broker's redelivery: the same event
+    assert run(pg_url, now, handed) == "converted 0, checked 2, reminders 0, escalations 0"
+    made = {h.source_ref: h for h in hazard_store.list_open(db)}
+    first = made["event:chengziya/phone-wjg/hz-1"]
+    assert (first.source, first.severity, first.owner, first.title, first.description, first.found_at) == (
+        HazardSource.PATROL, model.Severity.GENERAL, "王建国", "南门围栏破损", "南门围栏破损\n约两米", REPORTED)
+    assert first.deadline == model.deadline_for(model.Severity.GENERAL, date(2024, 9, 25))
+    assert made["event:chengziya/phone-wjg/hz-2"].title == "巡查发现隐患"
+    created = hazard_store.events(db, first.id)[0]
+    assert (created.kind, created.actor) == ("hazard.created", "relic-guard")
+    assert created.detail["photo"] == "https://files.example/hz-1.jpg"
+    assert created.detail["checkpoint"] == "south-gate"
 
 
 def test_reminders_at_nine_two_working_days_before_then_escalation_once_each(db: Conn, pg_url: str) -> None:

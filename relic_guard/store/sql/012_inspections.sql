@@ -90,5 +90,8 @@ CREATE TABLE inspection_overdue_state (
     inspection_id text COLLATE "C" PRIMARY KEY REFERENCES inspections (id),
     due_on        date NOT NULL,
     steps_done    integer NOT NULL DEFAULT 0 CHECK (steps_done >= 0),
+    -- set when the inspection was done or cancelled after notices went out, and its overdue
+    -- alerts were ended: each is ended once, across runs and instances
+    ended_at      timestamptz,
     updated_at    timestamptz NOT NULL
 );
