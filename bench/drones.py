@@ -13,7 +13,10 @@ the safety monitor tick once per simulated second. Building the `Telemetry` reco
 timed (the adapter's own cost is in bench/adapters.py; its µs per OSD message is printed here
 for scale). Printed: µs per sample for the drone core against the baseline of reading the dict
 alone in the same run (compare the ratio across machines, not the µs), the tick cost, and the
-CPU the whole fleet needs per second of wall time.
+CPU the whole fleet needs per second of wall time. The feed path is timed beside it: what a
+telemetry worker does per sample (`feed.drone_row`), the pickling both ends of the multiprocessing
+queue do for a batch of rows, and the daemon building the sample back (`feed.sample_of`), with the
+bytes each sample adds to the queue.
 
 Part 2, coverage: a 30-minute flight at 0.5 Hz (900 fixes) mowing the 1 km² irregular site in
 100 m lanes at 80 m with ±1 m GPS jitter, once at a steady height and once with the height
@@ -28,6 +31,7 @@ import argparse
 import gc
 import json
 import math
+import pickle
 import random
 import resource
 import statistics
@@ -41,6 +45,7 @@ import shapely
 
 from relic_guard.drones.area import SiteArea
 from relic_guard.drones.coverage import CoverageConfig, coverage
+from relic_guard.drones.feed import drone_row, sample_of
 from relic_guard.drones.flights import Flight, FlightEnded, FlightStarted, FlightTracker, TrackPoint
 from relic_guard.drones.geofence import GeofenceEvent, GeofenceMonitor, SiteFence
 from relic_guard.drones.osd import sample_from_telemetry
@@ -231,6 +236,25 @@ def run_stream(drones: list[Drone], fences: dict[str, SiteFence], minutes: float
     return result
 
 
+def feed_cost(drones: list[Drone], steps: int = 30) -> tuple[float, float]:
+    """(µs per sample, bytes per sample) of the feed path, one 2 s period of the fleet per batch."""
+    batches = [
+        [record for drone in drones if (record := record_at(drone, 300.0 + step * PERIOD_S + drone.phase_s))]
+        for step in range(steps)
+    ]
+    clock = time.process_time
+    begun = clock()
+    size = samples = 0
+    for records in batches:
+        rows = [row for record in records if (row := drone_row(record)) is not None]
+        data = pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)  # what the queue's feeder thread does
+        size += len(data)
+        samples += len(rows)
+        for row in pickle.loads(data):
+            sample_of(row)
+    return (clock() - begun) / samples * 1e6, size / samples
+
+
 def adapter_us(n: int = 20_000) -> float:
     """µs per aircraft OSD message through `sensors.dji.parse`, for scale."""
     registry = Registry()
@@ -338,6 +362,7 @@ def main() -> None:
     wall_s = time.perf_counter() - wall_before
     cpu_s = time.process_time() - cpu_before
     per_osd_us = adapter_us()
+    feed_us, feed_bytes = feed_cost(drones)
 
     n = result.samples
     read_us = result.read_s / n * 1e6
@@ -351,6 +376,7 @@ def main() -> None:
     print(f"  fences built (SiteArea + buffers)            {setup_s * 1e3:10.0f} ms for {len(fences)} sites")
     print(f"  dji.parse of one OSD message (for scale)     {per_osd_us:10.2f} µs")
     print(f"  baseline: sample_from_telemetry (the dict)   {read_us:10.2f} µs/sample")
+    print(f"  feed: worker row, queue pickling, sample     {feed_us:10.2f} µs/sample, {feed_bytes:.0f} bytes/sample")
     print(f"  tracker + geofence + safety                  {core_us:10.2f} µs/sample")
     print(f"    / baseline                                 {core_us / read_us:10.1f} x")
     print(f"  ticks (tracker + safety, 1 Hz)               {result.tick_s / result.ticks * 1e6:10.1f} µs/tick")

@@ -5,6 +5,8 @@ run on the daemon's event loop, stopped after them.
     await alerting.start(stop)         journal thread, restore open alerts, tick loop, feed reader
     alerting.consume(record)           the alarm lane's consumer (sync, on the loop)
     alerting.feed_queue                the telemetry workers' queue (multiprocessing, spawn context)
+    alerting.drones                    the drone monitor: its samples come with the feed, its tick with
+                                       the alert service's, its closed flights go to drone_flights
     await alerting.stop()              drain deliveries, close channels, flush or save the journal
 
 Start-up with the database down: the engine starts empty and takes alarms at once; the open alerts
@@ -41,6 +43,8 @@ from relic_guard.audit import AuditEntry, load_or_create_key
 from relic_guard.config import Config
 from relic_guard.dashboard.app import DashboardDeps
 from relic_guard.dashboard.pages import dashboard_deps
+from relic_guard.drones.monitor import DroneMonitor, MonitorSettings
+from relic_guard.drones.zones_load import load_zones
 from relic_guard.registry import Registry
 from relic_guard.routing_load import RoutingConfig, check_against_registry, load_routing
 from relic_guard.store import alerts as alert_store
@@ -76,6 +80,8 @@ class Alerting:
     _tasks: list[asyncio.Task[Any]]
     _feed_thread: threading.Thread | None = None
     _feed_stop: threading.Event | None = None
+    # Flights, geofences and safety of the drones (their samples come with the engine feed).
+    drones: DroneMonitor | None = None
 
     @classmethod
     def build(cls, config: Config, registry: Registry) -> Alerting:
@@ -111,7 +117,18 @@ class Alerting:
         service = AlertService(
             ctx=ctx, sites=registry.sites, routing=routing, journal=journal, dispatcher=dispatcher, ack_links=ack
         )
-        files = [config.source_file, settings.routing_file, settings.thresholds_file, settings.api_tokens_file]
+        drones = DroneMonitor.build(
+            service, registry.sites,
+            zones=load_zones(config.drones.zones_file, registry.sites, default_margin_m=config.drones.geofence_margin_m)
+            if config.drones.zones_file is not None else None,
+            settings=MonitorSettings(patrol_coverage_share=config.drones.patrol_coverage_share,
+                                     geofence_margin_m=config.drones.geofence_margin_m,
+                                     camera_fov_deg=config.drones.camera_fov_deg),
+            database_url=config.database.url, spool_dir=config.spool.dir,
+            connect_timeout_s=config.database.connect_timeout_s,
+        )
+        files = [config.source_file, settings.routing_file, settings.thresholds_file, settings.api_tokens_file,
+                 config.drones.zones_file]
         files += sorted(config.registry_dir.glob("sites.*")) + sorted(config.registry_dir.glob("devices.*"))
         return cls(
             config=config,
@@ -127,6 +144,7 @@ class Alerting:
             audit_key=audit_key,
             dashboard=dashboard_deps(service, registry, config.database.url, settings.public_url),
             _tasks=[],
+            drones=drones,
         )
 
     # The alarm lane's consumer -------------------------------------------------------------
@@ -146,6 +164,9 @@ class Alerting:
         )
         self._feed_thread.start()
         self._tasks = [asyncio.create_task(self._tick_loop(stop), name="alert-ticks")]
+        if self.drones is not None:
+            await self.drones.start()
+            self._tasks.append(asyncio.create_task(self.drones.run(stop), name="drone-flights"))
 
     async def database_ready(self, stop: asyncio.Event) -> None:
         """Once the schema is in place: push subscriptions and the open alerts of before."""
@@ -156,6 +177,8 @@ class Alerting:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.drones is not None:
+            await self.drones.close()
         if self._feed_stop is not None:
             self._feed_stop.set()
         assert self.service.dispatcher is not None
@@ -183,13 +206,15 @@ class Alerting:
     def _read_feed(self, loop: asyncio.AbstractEventLoop, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                heard, records = self.feed_queue.get(timeout=0.5)
+                heard, records, drones = self.feed_queue.get(timeout=0.5)
             except queue.Empty:
                 continue
             except (EOFError, OSError, ValueError):
                 return  # the queue was closed at shutdown
             try:
                 loop.call_soon_threadsafe(self.service.on_feed, heard, records)
+                if drones and self.drones is not None:
+                    loop.call_soon_threadsafe(self.drones.on_samples, drones)
             except RuntimeError:
                 return  # the loop has closed
 

@@ -14,7 +14,8 @@
   again (the aircraft got closer to home), or at landing.
 - `LINK_LOST`: no contact for `link_lost_after_s` while in flight (`LinkWatch`, found by
   `tick`), or mode_code 14 "not connected" reported by the dock or remote controller (at once).
-  Cleared by the next sample that is not mode 14, in the air or on the ground.
+  Cleared by the next sample that is not mode 14, in the air or on the ground, also after the
+  caller `abandon`ed the flight (the tracker's flight timeout).
 - `RETURN_TO_HOME`: the aircraft entered mode_code 9 (auto return). A dock's wayline mission
   ends with a return too, so this is a notice; the battery and link events beside it say
   whether something forced it.
@@ -200,6 +201,9 @@ class SafetyMonitor:
             return events
         if not in_flight:
             if flight is None:
+                if self.links.is_lost(aircraft):  # heard again, on the ground, after an abandoned flight
+                    self.links.forget(aircraft)
+                    events.append(self._event(SafetyKind.LINK_LOST, aircraft, sample.ts, None, clear=True))
                 return events
             # Landed (or reappeared on the ground after a lost link): every condition has ended.
             del self._flights[aircraft]
@@ -247,6 +251,13 @@ class SafetyMonitor:
             flight = self._flights.get(aircraft)
             events.append(self._event(SafetyKind.LINK_LOST, aircraft, now, flight, detail={"silent_s": silent_s}))
         return events
+
+    def abandon(self, aircraft: AircraftKey) -> None:
+        """The tracker gave the aircraft's flight up (no contact for its flight timeout): that
+        flight's figures (start, battery drain, home, cruising speed) must not carry into the next
+        one, or the way home would be judged by an hour-long "flight". The link stays declared
+        lost, so the first sample heard again, in the air or on the ground, clears it."""
+        self._flights.pop(aircraft, None)
 
     def needed_pct(self, aircraft: AircraftKey, sample: OsdSample) -> float | None:
         """Battery the way home takes from `sample` on, reserve included (None: unknown)."""

@@ -38,6 +38,7 @@ import paho.mqtt.client as mqtt
 from relic_guard import metrics
 from relic_guard.batch import Batch
 from relic_guard.config import Config
+from relic_guard.drones.feed import DroneRow, drone_row
 from relic_guard.errors import SpoolError
 from relic_guard.ingest import wire
 from relic_guard.ingest.accumulator import BatchAccumulator, PendingBatch
@@ -49,7 +50,7 @@ from relic_guard.registry import Registry
 from relic_guard.spool import SpoolFull
 from relic_guard.store.sink import DurableSink
 from sensors.context import ParseContext
-from sensors.model import Message, Record, Rejection
+from sensors.model import Message, Record, Rejection, Source
 from sensors.route import parse_message
 
 log = logging.getLogger(__name__)
@@ -206,26 +207,33 @@ class TelemetryWorker:
             sink.close()
 
 
-# (devices heard from, records the rules need); what a worker tells the alert engine per batch.
-EngineFeed = tuple[list[tuple[str, str]], list[Record]]
+# (devices heard from, records the rules need, aircraft OSD samples); what a worker tells the
+# daemon per batch: the first two go to the alert engine, the samples to the drone monitor.
+EngineFeed = tuple[list[tuple[str, str]], list[Record], list[DroneRow]]
 
 
 def engine_feed(batch: Batch, threshold_metrics: frozenset[str]) -> EngineFeed:
     """What the alert engine needs of a batch: every device heard from (so a device that only
     sends telemetry is not taken for offline), every event (video, drone, patrol: the alarm
-    lane has fire and security), and the readings of metrics some threshold rule watches."""
+    lane has fire and security), and the readings of metrics some threshold rule watches;
+    and every aircraft OSD sample, as a compact row, for the drone monitor."""
     heard: set[tuple[str, str]] = set()
     records: list[Record] = []
+    drones: list[DroneRow] = []
     for reading in batch.telemetry:
         heard.add((reading.site, reading.device))
         if threshold_metrics and not threshold_metrics.isdisjoint(reading.values):
             records.append(reading)
+        if reading.source is Source.DRONE:
+            row = drone_row(reading)
+            if row is not None:
+                drones.append(row)
     for event in batch.events:
         heard.add((event.site, event.device))
         records.append(event)
     for change in batch.statuses:
         records.append(change)
-    return list(heard), records
+    return list(heard), records, drones
 
 
 def _die_with_parent() -> None:

@@ -140,6 +140,9 @@ class Route:
     # Named custodians responsible for walking it (专人负责巡查看护).
     custodians: tuple[str, ...]
     frequency: tuple[FrequencyRule, ...]
+    # On a large site (大型遗址) a drone flight that saw enough of it (`[drones]
+    # patrol_coverage_share`) and ended inside a round's window completes the round.
+    drone_counts: bool = False
 
     def __post_init__(self) -> None:
         if not self.checkpoints:

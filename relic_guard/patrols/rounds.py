@@ -1,8 +1,16 @@
 """How a patrol round went, from the custodians' check-ins, and which rounds call for an alert.
 
-`evaluate(patrol_round, route, checkins, now)` is pure: the caller passes every check-in it
-holds for the route around the window (from MQTT `patrol` events, `checkin_from_event`, or
-the mobile page) and the current time; nothing here reads the clock.
+`evaluate(patrol_round, route, checkins, now, drone_flights=…)` is pure: the caller passes every
+check-in it holds for the route around the window (from MQTT `patrol` events, `checkin_from_event`,
+or the mobile page), when the drone flights that count as a patrol of the site ended, and the
+current time; nothing here reads the clock.
+
+Drone flights: on a route marked `drone_counts` (a large site, 大型遗址, whose ground no walk
+covers), a flight whose camera saw enough of the site (the drone monitor decides, by
+`[drones] patrol_coverage_share`) and that ended inside [window_start, window_end), not after
+`now`, completes the round whatever the check-ins (`by_drone_at` says when it ended; `done` and
+`missing` still say which checkpoints were walked). A flight in the grace period does not count:
+it is not a late walk, and the next round's window is there for it.
 
 Which check-ins count for a checkpoint:
 - its code (or, typed in by hand, its id) names a checkpoint of this route, and its `route`
@@ -22,10 +30,10 @@ check-in per checkpoint is kept.
 The status is a table (`STATUS`) over when `now` is relative to the window (`Phase`) and
 how much was covered (`Coverage`):
 
-    phase \\ coverage   all in window   all, some late   some     none
-    open                complete        late (*)         pending  pending
-    grace               complete        late             pending  pending
-    over                complete        late             partial  missed
+    phase \\ coverage   by drone   all in window   all, some late   some     none
+    open                complete   complete        late (*)         pending  pending
+    grace               complete   complete        late             pending  pending
+    over                complete   complete        late             partial  missed
 
 (*) cannot happen (a late check-in is after the window end, hence after `now`); listed so
 the table is total. During the grace period an unfinished round stays `pending`: it may yet
@@ -71,6 +79,8 @@ class Phase(StrEnum):
 
 
 class Coverage(StrEnum):
+    # A drone flight that counts as a patrol ended in the window (routes with `drone_counts`).
+    BY_DRONE = "by_drone"
     ALL_IN_WINDOW = "all_in_window"
     ALL_SOME_LATE = "all_some_late"
     SOME = "some"
@@ -78,6 +88,9 @@ class Coverage(StrEnum):
 
 
 STATUS: Final[dict[tuple[Phase, Coverage], RoundStatus]] = {
+    (Phase.OPEN, Coverage.BY_DRONE): RoundStatus.COMPLETE,
+    (Phase.GRACE, Coverage.BY_DRONE): RoundStatus.COMPLETE,
+    (Phase.OVER, Coverage.BY_DRONE): RoundStatus.COMPLETE,
     (Phase.OPEN, Coverage.ALL_IN_WINDOW): RoundStatus.COMPLETE,
     (Phase.OPEN, Coverage.ALL_SOME_LATE): RoundStatus.LATE,
     (Phase.OPEN, Coverage.SOME): RoundStatus.PENDING,
@@ -131,6 +144,8 @@ class RoundResult:
     late_by_s: float
     visits: tuple[Visit, ...] = ()
     out_of_area: tuple[OutOfArea, ...] = ()
+    # When the drone flight that completed the round ended (None: none did).
+    by_drone_at: datetime | None = None
 
 
 def checkin_from_event(event: Event) -> CheckIn | None:
@@ -188,8 +203,10 @@ def evaluate(
     now: datetime,
     *,
     grace_s: float = DEFAULT_GRACE_S,
+    drone_flights: Iterable[datetime] = (),
 ) -> RoundResult:
-    """How `patrol_round` of `route` stands at `now`, given the check-ins (see module docstring)."""
+    """How `patrol_round` of `route` stands at `now`, given the check-ins and the ends of the
+    site's drone flights that count as a patrol (see module docstring)."""
     if patrol_round.route_id != route.id:
         raise ValueError(f"round {patrol_round.id} is not of route {route.id}")
     grace_end = patrol_round.window_end + timedelta(seconds=grace_s)
@@ -214,7 +231,13 @@ def evaluate(
     late_by_s = max(
         (max(0.0, (visit.at - patrol_round.window_end).total_seconds()) for visit in first.values()), default=0.0
     )
-    status = STATUS[(_phase(patrol_round, now, grace_end), _coverage(done, missing, late_by_s))]
+    by_drone = (
+        min((end for end in drone_flights if patrol_round.window_start <= end < patrol_round.window_end and end <= now),
+            default=None)
+        if route.drone_counts else None
+    )
+    coverage = Coverage.BY_DRONE if by_drone is not None else _coverage(done, missing, late_by_s)
+    status = STATUS[(_phase(patrol_round, now, grace_end), coverage)]
     return RoundResult(
         round=patrol_round,
         status=status,
@@ -223,6 +246,7 @@ def evaluate(
         late_by_s=late_by_s,
         visits=tuple(first[checkpoint] for checkpoint in done),
         out_of_area=tuple(sorted(away, key=lambda item: (item.at, item.checkpoint, item.custodian))),
+        by_drone_at=by_drone,
     )
 
 

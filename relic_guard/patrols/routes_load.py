@@ -9,6 +9,7 @@ The file holds one `[[route]]` table per route, its checkpoints as `[[route.chec
     site = "lingyan-si"               # an id from sites.csv
     name = "灵岩寺防火巡查"
     custodians = ["王建国"]            # default: the site's custodians (sites.csv)
+    drone_counts = false              # true: a drone flight covering the site completes a round
 
     [[route.frequency]]
     kind = "every_n_hours_while_open" # or "daily" (start, end) or "night" (at, tolerance_min)
@@ -66,7 +67,7 @@ from relic_guard.routing_load import (
 
 TABLE: Final = "route"
 _KEYS: Final[dict[str, tuple[str, ...]]] = {
-    "route": ("id", "site", "name", "custodians", "checkpoint", "frequency"),
+    "route": ("id", "site", "name", "custodians", "drone_counts", "checkpoint", "frequency"),
     "checkpoint": ("id", "name", "code", "lat", "lon", "radius_m"),
     "frequency": ("kind", "start", "end", "every_h", "at", "tolerance_min"),
 }
@@ -93,6 +94,9 @@ _ALIASES: Final[dict[str, str]] = {
     "from": "start",
     "until": "end",
     "type": "kind",
+    "drone": "drone_counts",
+    "drones": "drone_counts",
+    "drone_patrol": "drone_counts",
 }
 _CLOCK: Final = re.compile(r"(\d{1,2}):(\d{2})")
 
@@ -191,6 +195,7 @@ def _route(
             hint = f'did you mean "{found[0]}"?' if found else "use an id from sites.csv"
             problems.add((*at, "site"), f'no site "{site_id}" in the registry; {hint}')
     custodians = _custodians(entry, at, site, problems)
+    drone_counts = _drone_counts(entry, at, site, problems)
     checkpoints: list[Checkpoint] = []
     seen_ids: set[str] = set()
     if "checkpoint" not in entry:
@@ -238,7 +243,23 @@ def _route(
         checkpoints=tuple(checkpoints),
         custodians=custodians,
         frequency=tuple(rules),
+        drone_counts=drone_counts,
     )
+
+
+def _drone_counts(entry: Mapping[str, Any], at: Path_, site: PatrolSite | None, problems: _Problems) -> bool:
+    value = entry.get("drone_counts", False)
+    if not isinstance(value, bool):
+        problems.add((*at, "drone_counts"), f"expected true or false, got {value!r}; write drone_counts = true "
+                     "(without quotes) to let a drone flight that covers the site count as a round")
+        return False
+    # Coverage is measured against the site's boundary: without one no flight can ever count.
+    if value and site is not None and getattr(site, "boundary_wkt", "") is None:
+        problems.add((*at, "drone_counts"), f'site "{site.id}" has no boundary_wkt in sites.csv, so no drone '
+                     "flight's coverage can be measured and none would count; fill boundary_wkt, or remove "
+                     "drone_counts")
+        return False
+    return value
 
 
 def _id(entry: Mapping[str, Any], at: Path_, problems: _Problems) -> str | None:

@@ -9,8 +9,9 @@ does what is due and no more:
   left alone, and rounds whose window passed while the daemon was down are created all the same,
   to be found missed by the next step;
 - `evaluate_due` re-evaluates every round not yet final whose window has started, from the
-  `patrol`/`checkin` rows of `events`, and marks it final once window end + grace has passed
-  (a check-in arriving later than that no longer changes the round);
+  `patrol`/`checkin` rows of `events` (and, for routes with `drone_counts`, the site's rows of
+  `drone_flights` that count as a patrol), and marks it final once window end + grace has passed
+  (a check-in or a flight stored later than that no longer changes the round);
 - `take_alerts` turns rounds that became final into alerts, each round at most once ever: the
   `alerted` flag is set in the same statement that claims the round.
 """
@@ -38,6 +39,7 @@ from relic_guard.patrols.rounds import (
     due_alerts,
     evaluate,
 )
+from relic_guard.store import flight_store
 from sensors.model import Event, Source
 
 Conn = psycopg.Connection[Any]
@@ -188,19 +190,23 @@ def evaluate_due(
     updates: list[tuple[Any, ...]] = []
     for site_id, site_rounds in by_site.items():
         # One read per site covers every round's window and grace; `evaluate` picks what counts.
-        site_checkins = checkins(conn, site_id, min(item.window_start for item in site_rounds),
-                                 max(item.window_end for item in site_rounds) + grace)
+        frm = min(item.window_start for item in site_rounds)
+        to = max(item.window_end for item in site_rounds) + grace
+        site_checkins = checkins(conn, site_id, frm, to)
+        flights = (flight_store.patrol_flight_ends(conn, site_id, frm, to)
+                   if any(by_id[item.route_id].drone_counts for item in site_rounds) else [])
         for stored in site_rounds:
-            result = evaluate(stored.as_round(), by_id[stored.route_id], site_checkins, now, grace_s=grace_s)
+            result = evaluate(stored.as_round(), by_id[stored.route_id], site_checkins, now, grace_s=grace_s,
+                              drone_flights=flights)
             final = now >= stored.window_end + grace
             results.append(result)
             updates.append((result.status.value, Jsonb(list(result.done)), Jsonb(list(result.missing)),
-                            result.late_by_s, now, final, stored.id))
+                            result.late_by_s, now, final, result.by_drone_at, stored.id))
     if updates:
         with conn.cursor() as cur:
             cur.executemany(
                 "UPDATE patrol_rounds SET status = %s, done = %s, missing = %s, late_by_s = %s, evaluated_at = %s, "
-                "final = %s WHERE id = %s AND NOT final",
+                "final = %s, drone_flight_at = %s WHERE id = %s AND NOT final",
                 updates,
             )
     results.sort(key=lambda item: (item.round.window_start, item.round.id))
