@@ -11,4 +11,9 @@ from relic_guard.alerting.api import ApiRouterFactory
 
 def api_routers() -> list[ApiRouterFactory]:
     # Imported here: the routers pull in their stores, which `relic-guard --help` need not load.
-    return []
+    from relic_guard.drones import api as drones_api
+    from relic_guard.hazards import api as hazards_api
+    from relic_guard.inspections import api as inspections_api
+    from relic_guard.inspections import draw_api
+
+    return [hazards_api.make, draw_api.make, inspections_api.make, drones_api.make]

@@ -146,7 +146,8 @@ async def run_service(
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(probe, service=alerting.service, tokens=alerting.tokens, registry=registry,
-                       channels=alerting.channels, dashboard=alerting.dashboard),
+                       channels=alerting.channels, dashboard=alerting.dashboard,
+                       draw_pool_file=config.inspections.pool_file),
             host=host, port=port, log_level="warning", lifespan="off",
         )
     )

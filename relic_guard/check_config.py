@@ -36,7 +36,9 @@ from relic_guard.alerting.thresholds_load import load_thresholds
 from relic_guard.alerting.tokens import load_tokens
 from relic_guard.config import Config
 from relic_guard.config_load import load_config, mask_url
+from relic_guard.drones.zones_load import load_zones
 from relic_guard.errors import ConfigError
+from relic_guard.inspections.draw_io import load_draw_input
 from relic_guard.patrols.model import Route
 from relic_guard.patrols.routes_load import load_routes
 from relic_guard.registry import Registry, load_registry, registry_sheet_paths
@@ -64,6 +66,8 @@ def check_config(path: Path | None, env: Mapping[str, str]) -> tuple[int, str]:
         ("thresholds file", _check_thresholds),
         ("API tokens file", _check_tokens),
         ("patrol routes file", _check_patrols),
+        ("inspection pool file", _check_inspections),
+        ("drone zones file", _check_drone_zones),
         ("alert settings", _check_alert_settings),
     ):
         try:
@@ -81,6 +85,10 @@ class _Alerting:
     thresholds: tuple[ThresholdRule, ...] = ()
     tokens: int | None = None
     routes: tuple[Route, ...] | None = None
+    # (inspectors, targets) of the 双随机 pool file, when one is set
+    pool: tuple[int, int] | None = None
+    # (sites, extra allowed areas, no-fly zones) of the drone zones file, when one is set
+    drone_zones: tuple[int, int, int] | None = None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -148,6 +156,21 @@ def _check_patrols(config: Config, registry: Registry, env: Mapping[str, str], f
     path = config.patrols.routes_file
     if path is not None:
         found.routes = load_routes(path, registry.sites)
+
+
+def _check_inspections(config: Config, registry: Registry, env: Mapping[str, str], found: _Alerting) -> None:
+    path = config.inspections.pool_file
+    if path is not None:
+        pool = load_draw_input(path)
+        found.pool = (len(pool.inspectors), len(pool.targets))
+
+
+def _check_drone_zones(config: Config, registry: Registry, env: Mapping[str, str], found: _Alerting) -> None:
+    path = config.drones.zones_file
+    if path is not None:
+        zones = load_zones(path, registry.sites, default_margin_m=config.drones.geofence_margin_m)
+        found.drone_zones = (len(zones), sum(len(z.allowed) for z in zones.values()),
+                             sum(len(z.no_fly) for z in zones.values()))
 
 
 def _check_alert_settings(config: Config, registry: Registry, env: Mapping[str, str], found: _Alerting) -> None:
@@ -223,6 +246,31 @@ def _summary(config: Config, registry: Registry, alerting: _Alerting) -> str:
         f"{_count(len(routes), 'route')}, {_count(sum(len(r.checkpoints) for r in routes), 'checkpoint')} "
         f"({config.patrols.routes_file.name if config.patrols.routes_file else ''})" if routes is not None
         else "no routes file (no rounds are planned)",
+    ))
+    pool = alerting.pool
+    rows.append((
+        "inspections",
+        f"site evaluations due {config.inspections.site_evaluation_due}, district supervisions due "
+        f"{config.inspections.district_supervision_due}; "
+        + (f"draw pool {_count(pool[0], 'inspector')}, {_count(pool[1], 'target')} "
+           f"({config.inspections.pool_file.name if config.inspections.pool_file else ''})" if pool is not None
+           else "no draw pool file (draws take --input)"),
+    ))
+    drones = config.drones
+    fenced = sum(1 for site in registry.sites.values() if site.boundary_wkt is not None)
+    zones = alerting.drone_zones
+    rows.append((
+        "drones",
+        f"{_count(fenced, 'site')} with a boundary (geofence, coverage), margin {drones.geofence_margin_m:g} m, "
+        f"a flight seeing {drones.patrol_coverage_share:.0%} of its site counts as a patrol; "
+        + (f"{_count(zones[1], 'extra allowed area')}, {_count(zones[2], 'no-fly zone')} at "
+           f"{_count(zones[0], 'site')} ({drones.zones_file.name if drones.zones_file else ''})" if zones is not None
+           else "no zones file"),
+    ))
+    rows.append((
+        "reports",
+        f"annual supervision reports in {config.reports.out_dir}, the past year's made from "
+        f"{config.reports.annual_on} (and on request, within {config.reports.job_interval_s:g} s)",
     ))
     rows.append((
         "api tokens",

@@ -345,7 +345,11 @@ def version() -> None:
 
 
 if TYPE_CHECKING:
-    from relic_guard.inspections.draw import Draw
+    from datetime import datetime
+
+    from relic_guard.inspections.draw import Draw, Period
+    from relic_guard.inspections.draw_io import DrawInput
+    from relic_guard.store.draw_store import StoredDraw
 
 draw_app = typer.Typer(
     help="The 双随机、一公开 inspection draw: random targets, random inspectors, published and checkable.",
@@ -353,52 +357,49 @@ draw_app = typer.Typer(
 )
 app.add_typer(draw_app, name="draw")
 
-DrawInputOption = Annotated[
-    Path,
-    typer.Option("--input", help="The pool file: [[inspector]], [[target]], [[inspected]] "
-                                 "(see config/inspections.example.toml)"),
-]
 PeriodOption = Annotated[str, typer.Option(help="A month 2026-12, a quarter 2026-Q4 or a half-year 2026-H2")]
 CountOption = Annotated[int, typer.Option(min=0, help="Targets to draw, mandatory high-risk ones included")]
 SeedOption = Annotated[str, typer.Option(help="The published seed (e.g. announced at a public drawing)")]
 PerTargetOption = Annotated[int, typer.Option(min=1, help="Inspectors per target")]
+CsvOutOption = Annotated[Path | None, typer.Option("--csv", help="Write the result as CSV (UTF-8, Excel)")]
+HtmlOutOption = Annotated[Path | None, typer.Option("--html", help="Write a page for publication")]
 
 
-def _draw_from(input_file: Path, period: str, count: int, seed: str, per_target: int) -> Draw:
-    """Load the pool and draw, or exit 2 saying what is wrong with the input."""
-    from relic_guard.errors import ConfigError
-    from relic_guard.inspections.draw import Period, draw
-    from relic_guard.inspections.draw_io import load_draw_input
+def _period_or_exit(period: str) -> Period:
+    from relic_guard.inspections.draw import Period
 
     try:
-        chosen = Period.parse(period)
+        return Period.parse(period)
     except ValueError as exc:
         typer.echo(f"relic-guard: --period: {exc}", err=True)
         raise typer.Exit(2) from exc
+
+
+def _pool_or_exit(input_file: Path) -> DrawInput:
+    from relic_guard.errors import ConfigError
+    from relic_guard.inspections.draw_io import load_draw_input
+
     try:
-        pool = load_draw_input(input_file)
+        return load_draw_input(input_file)
     except ConfigError as exc:
         for problem in exc.problems:
             typer.echo(f"relic-guard: {problem}", err=True)
         raise typer.Exit(2) from exc
+
+
+def _draw_from(input_file: Path, period: str, count: int, seed: str, per_target: int) -> Draw:
+    """Load the pool and draw, or exit 2 saying what is wrong with the input."""
+    from relic_guard.inspections.draw import draw
+
+    chosen = _period_or_exit(period)
+    pool = _pool_or_exit(input_file)
     return draw(inspectors=pool.inspectors, targets=pool.targets, history=pool.history, period=chosen,
                 count=count, seed=seed, per_target=per_target)
 
 
-@draw_app.command("run")
-def draw_run(
-    input_file: DrawInputOption,
-    period: PeriodOption,
-    count: CountOption,
-    seed: SeedOption,
-    per_target: PerTargetOption = 2,
-    csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the result as CSV (UTF-8, Excel)")] = None,
-    html_out: Annotated[Path | None, typer.Option("--html", help="Write a page for publication")] = None,
-) -> None:
-    """Draw the targets and inspectors of a period; print them, and write CSV/HTML to publish."""
-    from relic_guard.inspections.draw_io import SKIP_ZH, draw_csv, draw_html, write_text
+def _echo_draw(result: Draw) -> None:
+    from relic_guard.inspections.draw_io import SKIP_ZH
 
-    result = _draw_from(input_file, period, count, seed, per_target)
     typer.echo(f"period {result.period.label} ({result.period.start} – {result.period.end}), seed {result.seed!r}")
     typer.echo(f"input fingerprint {result.fingerprint}")
     for number, assignment in enumerate(result.assignments, start=1):
@@ -413,45 +414,275 @@ def draw_run(
                    "all were drawn")
     if result.short_by:
         typer.echo(f"note: only {len(result.assignments)} targets could be drawn, {result.short_by} fewer than --count")
+
+
+def _write_publications(result: Draw, csv_out: Path | None, html_out: Path | None, input_name: str) -> None:
+    from relic_guard.inspections.draw_io import draw_csv, draw_html, write_text
+
     try:
         if csv_out is not None:
             write_text(csv_out, draw_csv(result))
             typer.echo(f"CSV written to {csv_out}")
         if html_out is not None:
-            write_text(html_out, draw_html(result, input_name=input_file.name))
+            write_text(html_out, draw_html(result, input_name=input_name))
             typer.echo(f"page written to {html_out}")
     except OSError as exc:
         typer.echo(f"relic-guard: cannot write {exc.filename}: {exc.strerror}", err=True)
         raise typer.Exit(2) from exc
 
 
-@draw_app.command("verify")
-def draw_verify(
-    input_file: DrawInputOption,
+def _who_draws(by: str | None) -> str:
+    if by is not None and by.strip():
+        return by.strip()
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        return "cli"
+
+
+def _audit_key_or_exit(cfg: Config) -> bytes:
+    from relic_guard.audit import AuditKeyError, load_or_create_key
+
+    try:
+        return load_or_create_key(cfg.audit.key_file)
+    except (AuditKeyError, OSError) as exc:
+        typer.echo(f"relic-guard: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@draw_app.command("run")
+def draw_run(
     period: PeriodOption,
     count: CountOption,
     seed: SeedOption,
-    csv_in: Annotated[Path, typer.Option("--csv", help="The published CSV to check")],
+    input_file: Annotated[
+        Path | None,
+        typer.Option("--input", help=r"The pool file: \[\[inspector]], \[\[target]], \[\[inspected]] "
+                                     "(see config/inspections.example.toml); with --store, default "
+                                     r"\[inspections] pool_file"),
+    ] = None,
     per_target: PerTargetOption = 2,
+    csv_out: CsvOutOption = None,
+    html_out: HtmlOutOption = None,
+    store: Annotated[bool, typer.Option("--store", help="Draw with the past inspections the database holds, "
+                                                        "keep the draw there and make its fire inspections")] = False,
+    by: Annotated[str | None, typer.Option(help="Who draws, for the record (default cli:<login>)")] = None,
+    config: ConfigOption = None,
 ) -> None:
-    """Re-run a published draw and say whether the published CSV matches it (exit 0) or not (exit 1)."""
+    """Draw the targets and inspectors of a period; print them, and write CSV/HTML to publish."""
+    if not store:
+        if input_file is None:
+            typer.echo("relic-guard: give the pool file with --input (or --store to use [inspections] pool_file)",
+                       err=True)
+            raise typer.Exit(2)
+        result = _draw_from(input_file, period, count, seed, per_target)
+        _echo_draw(result)
+        _write_publications(result, csv_out, html_out, input_file.name)
+        return
+
+    from datetime import UTC, datetime
+
+    from relic_guard.store.draw_store import draw_and_store
+
+    cfg = _config_or_exit(config)
+    url = _database_url_or_exit(cfg)
+    pool_file = input_file if input_file is not None else cfg.inspections.pool_file
+    if pool_file is None:
+        typer.echo("relic-guard: no pool file: give --input or set [inspections] pool_file "
+                   "(see config/inspections.example.toml)", err=True)
+        raise typer.Exit(2)
+    chosen = _period_or_exit(period)
+    pool = _pool_or_exit(pool_file)
+    key = _audit_key_or_exit(cfg)
+    who = _who_draws(by)
+    outcome = _in_database(url, lambda conn: draw_and_store(
+        conn, pool, period=chosen, count=count, seed=seed, per_target=per_target, by=who,
+        now=datetime.now(UTC), audit_key=key))
+    _echo_draw(outcome.result)
+    from_database = len(outcome.history) - len(pool.history)
+    typer.echo(f"history: {len(outcome.history)} past inspection(s), {len(pool.history)} from {pool_file.name}, "
+               f"{max(from_database, 0)} more from the database")
+    if outcome.created:
+        typer.echo(f"stored as draw {outcome.id}; {len(outcome.result.assignments)} fire inspection(s) "
+                   f"draw/{outcome.id}/<target> made")
+    else:
+        typer.echo(f"already stored as draw {outcome.id} (same period, seed and inputs); nothing new was written")
+    _write_publications(outcome.result, csv_out, html_out, _stored_input_name(outcome.id))
+    if html_out is not None:
+        typer.echo(f"publish its input beside it (the page names it): relic-guard draw show {outcome.id} "
+                   f"--pool {_stored_input_name(outcome.id)}")
+
+
+def _stored_input_name(draw_id: int) -> str:
+    return f"draw-{draw_id}-input.toml"
+
+
+def _beijing(moment: datetime) -> str:
+    from alerts.rules.common import SHANGHAI
+
+    return f"{moment.astimezone(SHANGHAI):%Y-%m-%d %H:%M} (Beijing time)"
+
+
+def _stored_or_exit(cfg: Config, draw_id: int) -> tuple[StoredDraw, dict[str, tuple[str, str]]]:
+    """The stored draw and its inspections (target → (id, status)), or exit 2 when there is none."""
+    from relic_guard.store.draw_store import get_draw, inspections_of
+
+    def read(conn: Any) -> tuple[StoredDraw | None, dict[str, tuple[str, str]]]:
+        return get_draw(conn, draw_id), inspections_of(conn, [draw_id])[draw_id]
+
+    stored, inspections = _in_database(_database_url_or_exit(cfg), read)
+    if stored is None:
+        typer.echo(f"relic-guard: no stored draw has id {draw_id}; `relic-guard draw list` shows them", err=True)
+        raise typer.Exit(2)
+    return stored, inspections
+
+
+@draw_app.command("list")
+def draw_list(
+    year: Annotated[int | None, typer.Option(help="Only draws of periods in this year")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """The stored draws, latest period first."""
+    from relic_guard.store.draw_store import list_draws
+
+    cfg = _config_or_exit(config)
+    found = _in_database(_database_url_or_exit(cfg), lambda conn: list_draws(conn, year))
+    for stored in found:
+        typer.echo(f"{stored.id:>5}  {stored.period:<8} seed {stored.seed!r}  fingerprint {stored.fingerprint[:12]}  "
+                   f"{len(stored.assignments)}/{stored.count} drawn  {_beijing(stored.drawn_at)} by {stored.drawn_by}")
+    typer.echo(f"{len(found)} draw(s)" + (f" in {year}" if year is not None else ""))
+
+
+@draw_app.command("show")
+def draw_show(
+    draw_id: Annotated[int, typer.Argument(help="The stored draw's id (see `relic-guard draw list`)")],
+    csv_out: CsvOutOption = None,
+    html_out: HtmlOutOption = None,
+    pool_out: Annotated[Path | None, typer.Option(
+        "--pool", help="Write the input it was drawn from as a pool file, history included, so anyone can "
+                       "re-run it with `draw verify --input`")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """One stored draw and the fire inspections it made; export it for publication."""
+    from relic_guard.inspections.draw_io import SKIP_ZH, write_text
+    from relic_guard.store.draw_store import DrawMismatch, UnreadableDraw, pool_toml, rebuild, skip_reason
+
+    cfg = _config_or_exit(config)
+    stored, inspections = _stored_or_exit(cfg, draw_id)
+    typer.echo(f"draw {stored.id}: period {stored.period} ({stored.period_start} – {stored.period_end}), "
+               f"seed {stored.seed!r}, count {stored.count}, {stored.per_target} per target")
+    typer.echo(f"input fingerprint {stored.fingerprint}; drawn {_beijing(stored.drawn_at)} by {stored.drawn_by}")
+    for number, assignment in enumerate(stored.assignments, start=1):
+        team = "、".join(f"{i.get('name')}（{i.get('unit')}）" for i in assignment.get("inspectors", []))
+        how = "必查" if assignment.get("mandatory") else "随机"
+        made = inspections.get(str(assignment.get("target")))
+        where = f"  {made[0]} [{made[1]}]" if made else "  (no inspection)"
+        typer.echo(f"{number:>3}. [{how}] {assignment.get('target')} {assignment.get('target_name')}"
+                   f"（{assignment.get('district')}）← {team}{where}")
+    for skip in stored.skipped:
+        reason = skip_reason(str(skip.get("reason")))
+        typer.echo(f"  not drawn: {skip.get('target')} {skip.get('target_name')}: "
+                   f"{SKIP_ZH[reason] if reason is not None else skip.get('reason')}")
+    if csv_out is None and html_out is None and pool_out is None:
+        return
+    try:
+        result = rebuild(stored)
+    except DrawMismatch as exc:
+        typer.echo(f"relic-guard: draw {draw_id} does not re-run to what was stored; nothing was exported:", err=True)
+        for problem in exc.problems:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(1) from exc
+    except UnreadableDraw as exc:
+        typer.echo(f"relic-guard: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    _write_publications(result, csv_out, html_out, pool_out.name if pool_out else _stored_input_name(draw_id))
+    if pool_out is not None:
+        try:
+            write_text(pool_out, pool_toml(stored))
+        except OSError as exc:
+            typer.echo(f"relic-guard: cannot write {pool_out}: {exc.strerror}", err=True)
+            raise typer.Exit(2) from exc
+        typer.echo(f"pool file written to {pool_out}")
+
+
+@draw_app.command("verify")
+def draw_verify(
+    input_file: Annotated[Path | None, typer.Option(
+        "--input", help="The pool file the draw was made from (see config/inspections.example.toml)")] = None,
+    period: Annotated[str | None, typer.Option(help="A month 2026-12, a quarter 2026-Q4 or a half-year 2026-H2")]
+    = None,
+    count: Annotated[int | None, typer.Option(min=0, help="Targets drawn, mandatory high-risk ones included")]
+    = None,
+    seed: Annotated[str | None, typer.Option(help="The published seed")] = None,
+    csv_in: Annotated[Path | None, typer.Option("--csv", help="The published CSV to check")] = None,
+    per_target: PerTargetOption = 2,
+    draw_id: Annotated[int | None, typer.Option(
+        "--id", help="Re-run a stored draw from its row (and check --csv against it, if given)")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Re-run a draw from its pool file (or with --id from its stored row); exit 0 if it matches, 1 if not."""
     from relic_guard.inspections.draw_io import compare_published_csv
 
+    if draw_id is not None:
+        given = [name for name, value in (("--input", input_file), ("--period", period), ("--count", count),
+                                          ("--seed", seed)) if value is not None]
+        if given:
+            typer.echo(f"relic-guard: --id re-runs the stored row with its own inputs; leave out {', '.join(given)}",
+                       err=True)
+            raise typer.Exit(2)
+        _verify_stored(_config_or_exit(config), draw_id, csv_in)
+        return
+    missing = [name for name, value in (("--input", input_file), ("--period", period), ("--count", count),
+                                        ("--seed", seed), ("--csv", csv_in)) if value is None]
+    if missing:
+        typer.echo(f"relic-guard: give {', '.join(missing)} (or --id ID to re-run a stored draw)", err=True)
+        raise typer.Exit(2)
+    assert input_file is not None and period is not None and count is not None and seed is not None
+    assert csv_in is not None
     result = _draw_from(input_file, period, count, seed, per_target)
+    differences = compare_published_csv(result, _published_or_exit(csv_in))
+    if not differences:
+        typer.echo(f"matches: {csv_in} is the draw of {result.period.label} with seed {result.seed!r} "
+                   f"(fingerprint {result.fingerprint[:16]}…)")
+        return
+    typer.echo(f"DOES NOT MATCH: {csv_in} differs from the re-run draw", err=True)
+    for difference in differences:
+        typer.echo(f"  {difference}", err=True)
+    raise typer.Exit(1)
+
+
+def _published_or_exit(csv_in: Path) -> str:
     try:
-        published = csv_in.read_bytes().decode("utf-8")
+        return csv_in.read_bytes().decode("utf-8")
     except OSError as exc:
         typer.echo(f"relic-guard: cannot read {csv_in}: {exc.strerror}", err=True)
         raise typer.Exit(2) from exc
     except UnicodeDecodeError as exc:
         typer.echo(f"relic-guard: {csv_in} is not UTF-8; use the CSV as published", err=True)
         raise typer.Exit(2) from exc
-    differences = compare_published_csv(result, published)
+
+
+def _verify_stored(cfg: Config, draw_id: int, csv_in: Path | None) -> None:
+    from relic_guard.inspections.draw_io import compare_published_csv
+    from relic_guard.store.draw_store import UnreadableDraw, check
+
+    stored, _ = _stored_or_exit(cfg, draw_id)
+    try:
+        rerun = check(stored)
+    except UnreadableDraw as exc:
+        typer.echo(f"relic-guard: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    differences = list(rerun.problems)
+    if csv_in is not None:
+        differences += compare_published_csv(rerun.result, _published_or_exit(csv_in))
     if not differences:
-        typer.echo(f"matches: {csv_in} is the draw of {result.period.label} with seed {result.seed!r} "
-                   f"(fingerprint {result.fingerprint[:16]}…)")
+        also = f" and {csv_in} is its publication" if csv_in is not None else ""
+        typer.echo(f"matches: draw {draw_id} ({stored.period}, seed {stored.seed!r}) re-runs from its stored input "
+                   f"to the stored result (fingerprint {stored.fingerprint[:16]}…){also}")
         return
-    typer.echo(f"DOES NOT MATCH: {csv_in} differs from the re-run draw", err=True)
+    typer.echo(f"DOES NOT MATCH: draw {draw_id} differs from its re-run", err=True)
     for difference in differences:
         typer.echo(f"  {difference}", err=True)
     raise typer.Exit(1)
@@ -527,6 +758,301 @@ def plan_generate(
     made = _in_database(_database_url_or_exit(cfg),
                         lambda conn: plan_ahead(conn, routes, registry.sites, datetime.now(UTC), ahead_h=hours))
     typer.echo(f"{made} new round(s) planned for the next {hours:g} h ({len(routes)} routes)")
+
+
+inspection_app = typer.Typer(
+    help="Annual inspections (年度检查): the year's plan, who inspects, results and findings.",
+    no_args_is_help=True,
+)
+app.add_typer(inspection_app, name="inspection")
+
+YearOption = Annotated[int, typer.Option(min=2000, max=2200, help="The plan year, e.g. 2026")]
+InspectionIdArgument = Annotated[str, typer.Argument(help="The inspection's id, e.g. 2026/site_evaluation/lingyan-si "
+                                                        "(`inspection list` shows them)")]
+
+
+def _inspection_setup(config: Path | None) -> tuple[Any, Any, str, bytes]:
+    """(configuration, registry, database URL, audit key), or exit 2 saying what is missing. Every
+    change to an inspection goes to the audit trail, so the daemon's key must be there: a key made
+    here in its absence would start a chain the daemon's key cannot verify."""
+    from relic_guard.audit import AuditKeyError, load_or_create_key
+    from relic_guard.errors import ConfigError
+    from relic_guard.registry import load_registry
+
+    cfg = _config_or_exit(config)
+    url = _database_url_or_exit(cfg)
+    try:
+        registry = load_registry(cfg.registry_dir)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(f"relic-guard: {problem}", err=True)
+        raise typer.Exit(2) from exc
+    if not cfg.audit.key_file.exists():
+        typer.echo(f"relic-guard: the audit key {cfg.audit.key_file} is missing, and every change to an inspection "
+                   "is recorded in the audit trail; start the daemon once with this configuration (it creates the "
+                   "key) or point [audit] key_file at the daemon's key", err=True)
+        raise typer.Exit(2)
+    try:
+        key = load_or_create_key(cfg.audit.key_file)
+    except AuditKeyError as exc:
+        typer.echo(f"relic-guard: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    return cfg, registry, url, key
+
+
+def _cli_actor() -> str:
+    """How the record names who ran the command: the operating-system login."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name in a bare container
+        return "cli"
+
+
+def _shown_width(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    """Columns padded by display width, so Chinese names line up on a terminal."""
+    widths = [max(_shown_width(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell + " " * (width - _shown_width(cell)) for cell, width in zip(row, widths, strict=True))
+            .rstrip() for row in rows]
+
+
+@inspection_app.command("plan")
+def inspection_plan(year: YearOption, config: ConfigOption = None) -> None:
+    """Write a year's plan: a supervision per district, an evaluation per site (the schedule writes this year's)."""
+    from datetime import UTC, datetime
+
+    from relic_guard.inspections.annual import InspectionKind, plan_year, policy_of
+    from relic_guard.store.inspection_store import ensure_year_plan
+
+    cfg, registry, url, key = _inspection_setup(config)
+    policy = policy_of(cfg.inspections)
+    plan = plan_year(year, registry.sites.values(), policy)
+    made = _in_database(url, lambda conn: ensure_year_plan(conn, year, registry.sites.values(), policy,
+                                                           now=datetime.now(UTC), by=_cli_actor(), audit_key=key))
+    districts = sum(1 for item in plan if item.kind is InspectionKind.DISTRICT_SUPERVISION)
+    typer.echo(f"{made} new inspection(s) planned for {year}; the plan holds {districts} district supervision(s) "
+               f"due {policy.due_on(InspectionKind.DISTRICT_SUPERVISION, year)} and {len(plan) - districts} site "
+               f"evaluation(s) due {policy.due_on(InspectionKind.SITE_EVALUATION, year)}")
+
+
+@inspection_app.command("list")
+def inspection_list(
+    year: YearOption,
+    district: Annotated[str | None, typer.Option(help="Only this district, e.g. 历下区")] = None,
+    status: Annotated[str | None, typer.Option(help="planned, assigned, done or cancelled")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """The year's inspections as a table (nothing is written)."""
+    from collections import Counter
+    from datetime import UTC, datetime
+
+    from relic_guard.hazards.workdays import local_day
+    from relic_guard.inspections.annual import KIND_ZH, RATING_ZH, STATUS_ZH, InspectionStatus
+    from relic_guard.store.inspection_store import list_inspections
+
+    wanted: InspectionStatus | None = None
+    if status is not None:
+        by_word = {**{s.value: s for s in InspectionStatus}, **{zh: s for s, zh in STATUS_ZH.items()}}
+        wanted = by_word.get(status.strip().lower())
+        if wanted is None:
+            typer.echo(f"relic-guard: --status '{status}' is not a status; give one of "
+                       f"{', '.join(s.value for s in InspectionStatus)}", err=True)
+            raise typer.Exit(2)
+    cfg = _config_or_exit(config)
+    found = _in_database(_database_url_or_exit(cfg), lambda conn: list_inspections(
+        conn, year=year, district=district.strip() if district else None, status=wanted))
+    today = local_day(datetime.now(UTC))
+    rows = [["编号", "类型", "区县", "对象", "截止日期", "状态", "检查人员", "评价"]]
+    for item in found:
+        state = STATUS_ZH[item.status] + ("（逾期）" if item.overdue_on(today) else "")
+        rows.append([item.id, KIND_ZH[item.kind], item.district, item.target_name, item.due_on.isoformat(), state,
+                     "、".join(item.assignees), RATING_ZH[item.rating] if item.rating else ""])
+    for line in _table(rows):
+        typer.echo(line)
+    counts = Counter(item.status for item in found)
+    overdue = sum(1 for item in found if item.overdue_on(today))
+    summary = ", ".join(f"{STATUS_ZH[s]} {counts[s]}" for s in InspectionStatus if counts[s])
+    typer.echo(f"{len(found)} inspection(s) in {year}" + (f": {summary}" if summary else "")
+               + (f"; {overdue} overdue" if overdue else ""))
+
+
+@inspection_app.command("assign")
+def inspection_assign(
+    inspection_id: InspectionIdArgument,
+    to: Annotated[str, typer.Option(help="Who inspects: logins or inspector ids, separated by commas")],
+    config: ConfigOption = None,
+) -> None:
+    """Name who inspects (again, to reassign)."""
+    from datetime import UTC, datetime
+
+    from relic_guard.store.inspection_store import assign
+
+    _, _, url, key = _inspection_setup(config)
+    done = _in_database(url, lambda conn: assign(conn, inspection_id, to=to.split(","), by=_cli_actor(),
+                                                 now=datetime.now(UTC), audit_key=key))
+    typer.echo(f"inspection {done.id} ({done.target_name}) assigned to {', '.join(done.assignees)}")
+
+
+def _finding(text: str) -> Any:
+    """'severity:title[:description]', or 'site@severity:title[:description]' for a district supervision."""
+    from relic_guard.inspections.annual import Finding, InvalidInspection, parse_severity
+
+    head = text.split(":", 1)[0]
+    site, rest = (head.split("@", 1)[0], text.split("@", 1)[1]) if "@" in head else ("", text)
+    parts = rest.split(":", 2)
+    try:
+        if len(parts) < 2 or not parts[1].strip():
+            raise InvalidInspection("it has no title")
+        return Finding(severity=parse_severity(parts[0]), title=parts[1].strip(),
+                       description=parts[2].strip() if len(parts) > 2 else "", site_id=site.strip() or None)
+    except InvalidInspection as exc:
+        typer.echo(f"relic-guard: --finding '{text}': {exc}; write 'major:title[:description]' or "
+                   "'general:title[:description]' (a district supervision's: 'SITE_ID@major:title[:description]')",
+                   err=True)
+        raise typer.Exit(2) from None
+
+
+@inspection_app.command("complete")
+def inspection_complete(
+    inspection_id: InspectionIdArgument,
+    rating: Annotated[str, typer.Option(help="The evaluation: good (优), fair (中) or poor (差)")],
+    summary: Annotated[str, typer.Option(help="What was inspected and what was found, in a few sentences")],
+    finding: Annotated[list[str] | None, typer.Option(
+        help="A hazard found, 'major|general:title[:description]' (repeatable; each is tracked until rectified); "
+             "for a district supervision 'SITE_ID@major:title[:description]'")] = None,
+    photo: Annotated[list[Path] | None, typer.Option(help="A photo to keep with the record, JPEG/PNG/WebP "
+                                                          "(repeatable)")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Record the result: the rating, a summary, findings (tracked as hazards) and photos."""
+    from datetime import UTC, datetime
+
+    from relic_guard.inspections.annual import RATING_ZH, Attachment, InvalidInspection, parse_rating
+    from relic_guard.store.hazards import PhotoRejected, photo_of
+    from relic_guard.store.inspection_store import complete
+
+    try:
+        parse_rating(rating)
+    except InvalidInspection as exc:
+        typer.echo(f"relic-guard: --rating: {exc}", err=True)
+        raise typer.Exit(2) from None
+    findings = [_finding(text) for text in finding or ()]
+    photos = []
+    for path in photo or ():
+        try:
+            photos.append((path, photo_of(path.read_bytes())))
+        except OSError as exc:
+            typer.echo(f"relic-guard: --photo {path}: cannot read it ({exc.strerror})", err=True)
+            raise typer.Exit(2) from exc
+        except PhotoRejected as exc:
+            typer.echo(f"relic-guard: --photo {path}: {exc}", err=True)
+            raise typer.Exit(2) from exc
+    _, registry, url, key = _inspection_setup(config)
+    attachments = [Attachment(note=f"照片 {path.name}", photo_sha256=stored.sha256) for path, stored in photos]
+    done = _in_database(url, lambda conn: complete(
+        conn, inspection_id, rating=rating, summary=summary, findings=findings, attachments=attachments,
+        photos=[stored for _, stored in photos], sites=registry.sites, by=_cli_actor(), now=datetime.now(UTC),
+        audit_key=key))
+    tracked = ", ".join(f"#{item.hazard_id}" for item in done.findings)
+    assert done.rating is not None
+    typer.echo(f"inspection {done.id} ({done.target_name}) done on {done.done_on}: rated {RATING_ZH[done.rating]} "
+               f"({done.rating.value}); {len(done.findings)} finding(s)"
+               + (f" tracked as hazard(s) {tracked}" if tracked else "") + f"; {len(done.attachments)} photo(s)")
+
+
+@inspection_app.command("cancel")
+def inspection_cancel(
+    inspection_id: InspectionIdArgument,
+    reason: Annotated[str, typer.Option(help="Why it is not done this year (kept on the record)")],
+    config: ConfigOption = None,
+) -> None:
+    """Cancel an inspection that is not to be done, with the reason."""
+    from datetime import UTC, datetime
+
+    from relic_guard.store.inspection_store import cancel
+
+    _, _, url, key = _inspection_setup(config)
+    done = _in_database(url, lambda conn: cancel(conn, inspection_id, reason=reason, by=_cli_actor(),
+                                                 now=datetime.now(UTC), audit_key=key))
+    typer.echo(f"inspection {done.id} ({done.target_name}) cancelled: {done.cancel_reason}")
+
+
+@app.command()
+def report(
+    year: Annotated[int, typer.Option(min=2000, max=2200, help="The year reported on, e.g. 2026")],
+    out: Annotated[Path, typer.Option(help="Folder to write the PDF, HTML, XLSX and CSV files into")],
+    district: Annotated[str | None, typer.Option(help="Only this district, e.g. 历下区 (default: every district "
+                                                      "and the city summary)")] = None,
+    rebuild_rollups: Annotated[bool, typer.Option(
+        help="Roll the year's device health up again from the raw readings first (after records arrived late)")]
+        = False,
+    config: ConfigOption = None,
+) -> None:
+    """The annual supervision report (年度督察报告) per district, with a city summary."""
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from relic_guard.errors import ConfigError
+    from relic_guard.patrols.routes_load import load_routes
+    from relic_guard.registry import load_registry
+    from relic_guard.report.figures import period_of
+    from relic_guard.report.make import make_reports
+    from relic_guard.report.rollups import roll_days
+
+    cfg = _config_or_exit(config)
+    url = _database_url_or_exit(cfg)
+    now = datetime.now(UTC)
+    try:
+        period = period_of(year, now)
+    except ValueError as exc:
+        typer.echo(f"relic-guard: --year {year}: {exc}; a report covers a year that has begun", err=True)
+        raise typer.Exit(2) from exc
+    custodians: dict[str, tuple[str, ...]] = {}
+    if cfg.patrols.routes_file is not None:
+        try:
+            routes = load_routes(cfg.patrols.routes_file, load_registry(cfg.registry_dir).sites)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                typer.echo(f"relic-guard: {problem}", err=True)
+            raise typer.Exit(2) from exc
+        custodians = {route.id: route.custodians for route in routes}
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=Console(stderr=True), transient=False)
+
+    class Steps:
+        task: Any = None
+
+        def start(self, total: int) -> None:
+            self.task = bar.add_task("年度督察报告", total=total)
+
+        def step(self, what: str) -> None:
+            bar.update(self.task, advance=1, description=what)
+
+    def work(conn: Any) -> list[Any]:
+        if rebuild_rollups:
+            task = bar.add_task("设备日汇总（重算）", total=None)
+            roll_days(conn, period.first_day, period.last_day, now)
+            bar.update(task, total=1, completed=1)
+        return make_reports(conn, year=year, district=district.strip() if district else None, out=out, now=now,
+                            route_custodians=custodians, progress=Steps())
+
+    with bar:
+        files = _in_database(url, work)
+    pdfs = [f.name for f in files if f.name.endswith(".pdf")]
+    typer.echo(f"{len(files)} file(s) written into {out} for {period.first_day} – {period.last_day}"
+               + ("" if period.complete else f" ({year} is not over: to date)") + ":")
+    for name in pdfs:
+        typer.echo(f"  {out / name}")
 
 
 def main() -> None:

@@ -133,6 +133,44 @@ class PatrolsConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class InspectionsConfig:
+    # The 双随机 draw's pool: inspectors, places, inspections done (see
+    # config/inspections.example.toml); None: draws need `--input`.
+    pool_file: Path | None = None
+    # MM-DD in the plan's year by which each site's annual evaluation is due.
+    site_evaluation_due: str = "09-30"
+    # MM-DD by which the city's annual supervision of each district is due.
+    district_supervision_due: str = "11-30"
+    # How often the schedule makes sure this year's plan exists and reminds of overdue inspections.
+    job_interval_s: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DronesConfig:
+    # Extra allowed areas and no-fly zones per site (see config/drone-zones.example.toml);
+    # None: a site's allowed area is its boundary_wkt grown by geofence_margin_m.
+    zones_file: Path | None = None
+    # A flight whose camera saw at least this share of its site counts as a patrol round of the
+    # site's routes marked `drone_counts = true` (patrols routes file).
+    patrol_coverage_share: float = 0.8
+    # The allowed area reaches this far beyond a site's boundary (the zones file may set it per site).
+    geofence_margin_m: float = 50.0
+    # Horizontal field of view of the camera whose coverage is counted (DJI Mavic 3E / Matrice 4E wide: 72°).
+    camera_fov_deg: float = 72.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportsConfig:
+    # Where the annual supervision reports are written (PDF, HTML, XLSX and CSV per district, and
+    # the city summary), by the schedule in January and when asked for on the dashboard.
+    out_dir: Path = Path("var/reports")
+    # MM-DD: last year's reports are made at the report job's first run on or after this day.
+    annual_on: str = "01-02"
+    # How often the report job looks for reports asked for on the dashboard (and for last year's).
+    job_interval_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -143,6 +181,9 @@ class Config:
     audit: AuditConfig = field(default_factory=AuditConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     patrols: PatrolsConfig = field(default_factory=PatrolsConfig)
+    inspections: InspectionsConfig = field(default_factory=InspectionsConfig)
+    drones: DronesConfig = field(default_factory=DronesConfig)
+    reports: ReportsConfig = field(default_factory=ReportsConfig)
     # Folder holding sites.csv / devices.csv (or .xlsx).
     registry_dir: Path = Path("config")
     # The file this configuration came from (None: built-in defaults).

@@ -35,6 +35,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Final
@@ -45,10 +46,13 @@ from relic_guard.config import (
     AuditConfig,
     Config,
     DatabaseConfig,
+    DronesConfig,
     HttpConfig,
     IngestConfig,
+    InspectionsConfig,
     MqttConfig,
     PatrolsConfig,
+    ReportsConfig,
     SpoolConfig,
     StoreConfig,
 )
@@ -70,6 +74,9 @@ _SECTIONS: Final[dict[str, type[Any]]] = {
     "audit": AuditConfig,
     "alerts": AlertsConfig,
     "patrols": PatrolsConfig,
+    "inspections": InspectionsConfig,
+    "drones": DronesConfig,
+    "reports": ReportsConfig,
 }
 # Keys of `Config` that are not settable: filled in by the loader.
 _NOT_SETTABLE: Final = frozenset({"source_file"})
@@ -795,6 +802,48 @@ def _existing_file(what: str) -> Callable[[Any], None]:
     return check
 
 
+def _month_day(value: Any) -> None:
+    match = re.fullmatch(r"\s*(\d{2})-(\d{2})\s*", value)
+    if match is not None:
+        try:
+            # 2001 is not a leap year: a day valid there is a day every plan year has.
+            date(2001, int(match.group(1)), int(match.group(2)))
+        except ValueError:
+            pass
+        else:
+            return
+    _invalid(f'"{value}" is not a day every year has; write MM-DD in the plan\'s year, like "09-30" '
+             "(02-29 exists only in leap years: use 02-28 or 03-01)")
+
+
+def _share(value: Any) -> None:
+    if not 0 < value <= 1:
+        _invalid(f"{value} is not a share; give a number above 0 and at most 1, like 0.8 (80 % of the site)")
+
+
+def _metres(low: float, high: float) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if not low <= value <= high:
+            _invalid(f"{value} is out of range; give metres from {low:g} to {high:g}, like 50")
+
+    return check
+
+
+def _fov(value: Any) -> None:
+    if not 0 < value < 180:
+        _invalid(f"{value} is not a field of view; give degrees between 0 and 180, like 72")
+
+
+def _folder(what: str) -> Callable[[Any], None]:
+    """A folder made when first written to: only a file in its place is wrong now."""
+
+    def check(value: Any) -> None:
+        if Path(value).exists() and not Path(value).is_dir():
+            _invalid(f"{value} is a file; give the {what} folder (made when missing)")
+
+    return check
+
+
 def _created_file(what: str) -> Callable[[Any], None]:
     """A key file the daemon creates at first start: only a folder in its place is wrong now."""
 
@@ -893,6 +942,17 @@ _RULES: Final[dict[tuple[str, str], Callable[[Any], None]]] = {
     ("patrols", "job_interval_s"): _positive_seconds,
     ("patrols", "plan_ahead_h"): _int_range(1, 24 * 14, " (hours)"),
     ("patrols", "grace_s"): _non_negative_seconds,
+    ("inspections", "pool_file"): _existing_file("双随机 pool file (see config/inspections.example.toml)"),
+    ("inspections", "site_evaluation_due"): _month_day,
+    ("inspections", "district_supervision_due"): _month_day,
+    ("inspections", "job_interval_s"): _positive_seconds,
+    ("drones", "zones_file"): _existing_file("drone zones file (see config/drone-zones.example.toml)"),
+    ("drones", "patrol_coverage_share"): _share,
+    ("drones", "geofence_margin_m"): _metres(0.0, 10_000.0),
+    ("drones", "camera_fov_deg"): _fov,
+    ("reports", "out_dir"): _folder("annual report"),
+    ("reports", "annual_on"): _month_day,
+    ("reports", "job_interval_s"): _positive_seconds,
     ("alerts", "public_url"): _check_public_url,
     ("alerts", "ack_key_file"): _created_file("ack key"),
     ("alerts", "ack_ttl_s"): _int_range(60, 31 * 86400, " (seconds an ack link stays valid: 1 minute to 31 days)"),

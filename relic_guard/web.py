@@ -22,6 +22,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client import multiprocess as prom_multiprocess
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from relic_guard.alerting.channels import ChannelSet
     from relic_guard.alerting.service import AlertService
     from relic_guard.alerting.tokens import TokenStore
@@ -76,9 +78,11 @@ def create_app(
     registry: Registry | None = None,
     channels: ChannelSet | None = None,
     dashboard: DashboardDeps | None = None,
+    draw_pool_file: Path | None = None,
 ) -> FastAPI:
     """The probes; with `service`, also the alert API and the ack page. `tokens` None: no
-    token is valid (every API call answers 401 saying so). `database_url` None: the probe's."""
+    token is valid (every API call answers 401 saying so). `database_url` None: the probe's.
+    `draw_pool_file`: the 双随机 draws' pool ([inspections] pool_file) the API draws from."""
     app = FastAPI(title="relic-guard", docs_url=None, redoc_url=None)
 
     @app.get("/healthz")
@@ -120,5 +124,6 @@ def create_app(
             devices=registry.devices if registry is not None else {},
             channels=channels,
             session_principal=session_principal,
+            draw_pool_file=draw_pool_file,
         ), routers=api_routers())
     return app

@@ -62,6 +62,10 @@ register({
     "nav.sites": ("文物点", "Sites"),
     "nav.map": ("地图", "Map"),
     "nav.mobile": ("我的文物点", "My sites"),
+    "nav.hazards": ("隐患整改", "Hazards"),
+    "nav.inspections": ("检查督察", "Inspections"),
+    "nav.draws": ("双随机抽查", "Random draws"),
+    "nav.reports": ("年度报告", "Annual reports"),
     "nav.logout": ("退出", "Log out"),
     "nav.lang": ("English", "中文"),
     "login.title": ("登录", "Log in"),
@@ -85,7 +89,7 @@ _SEVERITY_EN: Final = {"critical": "Critical", "major": "Major", "minor": "Minor
                        "info": "Info"}
 _CATEGORY_EN: Final = {"fire": "Fire", "security": "Security", "device": "Device", "environment": "Environment",
                        "video": "Video", "drone": "Drone", "patrol": "Patrol",
-                       "hazard": "Hazard"}
+                       "hazard": "Hazard", "inspection": "Inspection"}
 _STATUS_EN: Final = {"open": "Open", "acknowledged": "Acknowledged", "resolved": "Resolved",
                      "false_alarm": "False alarm"}
 _EVENT_EN: Final = {"alert.opened": "New alert", "alert.escalated": "Escalated",

@@ -27,6 +27,10 @@ matches `abc`); plain substrings, no pinyin, so 灵岩 finds 灵岩寺.
 A site outside the user's scope is answered 404 in the same words as an unknown one, as the API
 does, so a custodian cannot learn which other sites exist.
 
+Drone patrols: a site with drones shows its last flights (coverage share, whether each counts as
+a patrol) and the latest track over its boundary (`mapview.render_flight`: inline SVG, no tiles),
+read from `drone_flights` with the charts' series in the same worker-thread read.
+
 Charts (`static/charts.js` draws every `div.chart[data-src]` from the readings API): one per
 metric of each env or fire device that reported in the period. Which metrics exist is asked of
 the database in a worker thread with short timeouts (a skip scan over the readings key, so its
@@ -57,7 +61,11 @@ from relic_guard.alerting.device_view import DeviceRow, site_devices
 from relic_guard.alerting.service import AlertService
 from relic_guard.dashboard import i18n, mapview
 from relic_guard.dashboard.app import DashboardDeps, Templates, lang_of, make_current_user
+from relic_guard.drones.area import polygon_from_wkt
+from relic_guard.drones.errors import DroneError
 from relic_guard.registry import Device, Site
+from relic_guard.store import flight_store
+from relic_guard.store.flight_store import StoredFlight
 from sensors.model import Source
 
 State = Literal["alarm", "warning", "offline", "ok"]
@@ -79,6 +87,10 @@ METRIC_WINDOW: Final = timedelta(days=7)
 MAX_CHARTS: Final = 60
 MAP_WIDTH_PX: Final = 1100
 MAP_HEIGHT_PX: Final = 720
+# The site page's drone block: this many recent flights, the latest drawn at this size.
+FLIGHTS_SHOWN: Final = 5
+FLIGHT_MAP_WIDTH_PX: Final = 720
+FLIGHT_MAP_HEIGHT_PX: Final = 440
 
 Conn = psycopg.Connection[Any]
 
@@ -181,6 +193,27 @@ i18n.register({
     "sites.source.drone": ("无人机", "drone"),
     "sites.source.patrol": ("巡查", "patrol"),
     "sites.source.env": ("环境", "environment"),
+    "sites.drones.title": ("无人机巡查", "Drone patrols"),
+    "sites.drones.none": ("尚无飞行记录。", "No flights recorded yet."),
+    "sites.drones.unavailable": ("数据库暂时无法访问，暂不能显示飞行记录（{reason}）。",
+                                 "The database cannot be read, so the flights are not shown ({reason})."),
+    "sites.drones.latest": ("最近一次飞行 {at}，覆盖率 {share}", "Latest flight {at}, coverage {share}"),
+    "sites.drones.ended": ("结束时间（北京时间）", "Ended (Beijing time)"),
+    "sites.drones.aircraft": ("无人机", "Aircraft"),
+    "sites.drones.duration": ("时长", "Duration"),
+    "sites.drones.distance": ("航程", "Distance"),
+    "sites.drones.coverage": ("覆盖率", "Coverage"),
+    "sites.drones.patrol": ("计为巡查", "Counts as patrol"),
+    "sites.drones.end": ("结束方式", "How it ended"),
+    "sites.drones.minutes": ("{n} 分钟", "{n} min"),
+    "sites.drones.km": ("{n} 公里", "{n} km"),
+    "sites.drones.no_boundary": ("无范围边界", "no boundary"),
+    "sites.drones.yes": ("是", "yes"),
+    "sites.drones.no": ("否", "no"),
+    "sites.drones.end.landed": ("正常降落", "landed"),
+    "sites.drones.end.landed_unseen": ("失联后降落", "landed after a lost link"),
+    "sites.drones.end.link_timeout": ("失联超时", "link lost, timed out"),
+    "sites.drones.end.interrupted": ("服务重启中断", "cut by a restart"),
 })
 
 
@@ -438,6 +471,51 @@ def site_conditions(service: AlertService, site_id: str, offline_devices: int, l
     return found
 
 
+# Drone patrols ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DroneBlock:
+    flights: tuple[StoredFlight, ...]
+    # The latest flight over the site's boundary (None: no flight, or nothing to draw).
+    svg: Markup | None
+    # Why the flights could not be read (None: they were).
+    unavailable: str | None = None
+
+
+def site_flights(conn: Conn, site_id: str) -> tuple[list[StoredFlight], StoredFlight | None]:
+    """The site's last flights (summaries) and the latest with its track. Blocking."""
+    return (flight_store.list_flights(conn, sites=None, site=site_id, limit=FLIGHTS_SHOWN),
+            flight_store.latest_with_track(conn, site_id))
+
+
+def boundary_geojson(site: Site) -> dict[str, Any] | None:
+    """The site's boundary as a GeoJSON geometry, or None when it has none (or none usable)."""
+    if site.boundary_wkt is None:
+        return None
+    try:
+        polygon = polygon_from_wkt(site.boundary_wkt, f"site {site.id} boundary")
+    except DroneError:
+        return None
+    polygons = list(polygon.geoms) if polygon.geom_type == "MultiPolygon" else [polygon]
+    return {"type": "MultiPolygon",
+            "coordinates": [[list(part.exterior.coords), *(list(ring.coords) for ring in part.interiors)]
+                            for part in polygons]}
+
+
+def drone_block(site: Site, flights: Sequence[StoredFlight], latest: StoredFlight | None, lang: str) -> DroneBlock:
+    svg = None
+    if latest is not None and latest.track_geojson is not None:
+        svg = Markup(mapview.render_flight(
+            boundary=boundary_geojson(site), uncovered=latest.uncovered_geojson, track=latest.track_geojson,
+            width_px=FLIGHT_MAP_WIDTH_PX, height_px=FLIGHT_MAP_HEIGHT_PX, lang=lang, embed_css=False))
+    return DroneBlock(tuple(flights), svg)
+
+
+def share_text(share: float | None, lang: str) -> str:
+    return i18n.t("sites.drones.no_boundary", lang) if share is None else f"{share:.0%}"
+
+
 # Charts -----------------------------------------------------------------------------------------
 
 # The distinct (device, metric) pairs of a site since a moment: a skip scan over the unique key
@@ -579,12 +657,21 @@ def sites_pages(deps: DashboardDeps, templates: Templates) -> APIRouter:
         capped = False
         unavailable: str | None = None
         hourly_since = now - span if span > METRIC_WINDOW else None
+        has_drones = any(device.source == Source.DRONE.value for device in devices)
+        drones: DroneBlock | None = None
+
+        def read(conn: Conn) -> tuple[set[tuple[str, str]], tuple[list[StoredFlight], StoredFlight | None]]:
+            flights = site_flights(conn, site.id) if has_drones else ([], None)
+            return series_of(conn, site.id, now, hourly_since), flights
+
         try:
-            series = await history.read(lambda conn: series_of(conn, site.id, now, hourly_since))
+            series, (flights, latest) = await history.read(read)
         except HistoryUnavailable as exc:
             unavailable = exc.reason
+            drones = DroneBlock((), None, exc.reason) if has_drones else None
         else:
             charts, capped = chart_groups(site.id, devices, series, span, bucket, now)
+            drones = drone_block(site, flights, latest, lang) if has_drones else None
         hours = site.open_hours
         return templates.render(
             request, "site.html", site=site, state=state_of(alerts, offline), alerts=alerts, devices=devices,
@@ -593,6 +680,7 @@ def sites_pages(deps: DashboardDeps, templates: Templates) -> APIRouter:
             open_now=service.ctx.is_open(site.id, now), level=word("sites.level", site.level, lang),
             state_words=state_words(lang), ranges=list(RANGES), chosen=chosen, charts=charts, capped=capped,
             max_charts=MAX_CHARTS, unavailable=unavailable, word=word,
+            drones=drones, flight_css=Markup(mapview.FLIGHT_CSS), share_text=share_text,
         )
 
     return router

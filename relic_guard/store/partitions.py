@@ -22,6 +22,9 @@ noted in `rollup_backlog` (late readings, e.g. a spool replay after an outage).
 TimescaleDB mode: hypertable retention, compression and the continuous
 aggregate are Timescale's own policies; this job only trims the quarantine
 and empties `rollup_backlog`.
+
+In both modes it also rolls up the finished days into `device_days`, the
+daily device health the annual report reads (relic_guard/report/rollups.py).
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ class MaintenanceReport:
     hourly_ranges: list[tuple[datetime, datetime]] = field(default_factory=list)
     # Steps skipped because a lock was not granted in time (retried next run).
     skipped: list[str] = field(default_factory=list)
+    # China days rolled up into device_days (the annual report's device health).
+    device_days: int = 0
 
 
 def partition_name(table: str, day: date) -> str:
@@ -146,6 +151,7 @@ def maintain(conn: Conn, cfg: StoreConfig, now: datetime) -> MaintenanceReport:
     else:
         _step(conn, report, "clear rollup_backlog", lambda: _clear_backlog(conn))
 
+    _step(conn, report, "device days", lambda: _device_days(conn, report, now, cfg.retention_days))
     _step(conn, report, "expire quarantine",
           lambda: _expire(conn, report, "quarantine", "received_at", cutoff))
     if report.created or report.dropped or report.moved_from_default:
@@ -207,6 +213,13 @@ def _expire(conn: Conn, report: MaintenanceReport, table: str, column: str, cuto
         (cutoff,),
     )
     report.expired_rows += max(cur.rowcount, 0)
+
+
+def _device_days(conn: Conn, report: MaintenanceReport, now: datetime, retention_days: int) -> None:
+    # Both modes: the rollup reads `readings` and `events`, which both modes have.
+    from relic_guard.report.rollups import maintain_days
+
+    report.device_days += maintain_days(conn, now, retention_days=retention_days)
 
 
 def _clear_backlog(conn: Conn) -> None:
