@@ -27,6 +27,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: the texts name configuration keys as `[patrols] routes_file`, which Rich
+    # markup would take for style tags and drop.
+    rich_markup_mode=None,
 )
 
 ConfigOption = Annotated[
