@@ -14,7 +14,10 @@ Choices:
 - `object_removed` alarms at any hour (a carving gone during opening hours is theft too)
   and brings in the police; critical when closed.
 - `smoke`/`flame` open a fire-category video alert to the monitoring center and custodians
-  and are also handed to the fire rules, where they confirm a detector alarm.
+  and are also handed to the fire rules, where they confirm a detector alarm. A `candidate`
+  smoke/flame (`"candidate": true`: a cue from pixels alone, such as colour and flicker, that
+  our own video analysis sends) opens nothing: it only confirms a detector's alarm, because a
+  sunset or a red lantern must not call the fire brigade.
 - Drone `detection` rows go by `label`: `excavation` (盗掘 on an archaeological or tomb
   site) at any hour to police and culture bureau too, critical when closed (a permitted
   dig works by day); `person`/`vehicle` only when closed; `smoke`/`fire`/`flame` as video
@@ -140,9 +143,14 @@ def drone_rule(event: Event) -> SignalRule | None:
     return None
 
 
+def is_candidate(event: Event) -> bool:
+    """A low-confidence cue meant only to back up another signal (CONTRACT extension `candidate`)."""
+    return event.attrs.get("candidate") is True
+
+
 def on_video_event(book: AlertBook, event: Event, now: datetime, ctx: RuleContext, *, armed: bool) -> list[Action]:
     rule = video_rule(event)
-    if rule is None:
+    if rule is None or (rule.fire_signal and is_candidate(event)):
         return []
     zone = event.zone if event.zone is not None else ctx.device_zone(event.site, event.device)
     key = AlertKey(event.site, event.device, zoned_rule(f"video.{event.type}", zone))

@@ -136,3 +136,17 @@ def test_drone_smoke_confirms_a_fire_alarm_at_the_site() -> None:
     drive.at(30).feed(event("detection", "m30", Source.DRONE, label="smoke"))
     fire = next(a for a in drive.engine.open_alerts if a.key.rule.startswith("fire.alarm"))
     assert fire.confirmed and Audience.FIRE_BRIGADE in fire.audiences
+
+
+def test_a_candidate_smoke_or_flame_cue_opens_nothing_and_only_confirms_a_detector() -> None:
+    for kind in ("smoke", "flame"):
+        drive = Driver(start=NIGHT)
+        assert drive.feed(event(kind, "cam-1", Source.VIDEO, zone="主殿", score=0.4, candidate=True)) == []
+        assert drive.engine.open_alerts == []
+        # The detector's alarm that follows is confirmed by the cue seen moments before it.
+        drive.at(20).feed(event("fire_alarm", "smoke-1", zone="主殿"))
+        (fire,) = drive.engine.open_alerts
+        assert fire.key.rule.startswith("fire.alarm") and fire.confirmed, kind
+        assert Audience.FIRE_BRIGADE in fire.audiences
+    # Without the flag a smoke event is a camera's own verdict and opens its own alert.
+    assert opened(Driver().feed(event("smoke", "cam-1", Source.VIDEO, zone="主殿", candidate=False)))
