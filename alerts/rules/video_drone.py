@@ -111,6 +111,7 @@ def _signal(
     now: datetime,
     ctx: RuleContext,
     armed: bool,
+    where: str | None = None,
 ) -> list[Action]:
     if event.clear:
         return book.clear(key, now, auto_resolve=not rule.latched, classification=rule.classification)
@@ -122,7 +123,7 @@ def _signal(
         now,
         category=rule.category,
         severity=rule.severity_closed if closed else rule.severity_open,
-        title=make_title(rule.label, ctx.site_name(event.site), zone or event.device),
+        title=make_title(rule.label, ctx.site_name(event.site), where or zone or event.device),
         audience=rule.audiences,
         settings=ctx.settings,
         zone=zone,
@@ -171,4 +172,12 @@ def on_drone_event(book: AlertBook, event: Event, now: datetime, ctx: RuleContex
     else:
         label = event.attrs.get("label")
         key = AlertKey(event.site, event.device, f"drone.{label}")
-    return actions + _signal(book, rule, key, event, event.zone, now, ctx, armed)
+    return actions + _signal(book, rule, key, event, event.zone, now, ctx, armed, where=_drone_where(event))
+
+
+def _drone_where(event: Event) -> str | None:
+    """Where on a large site the drone saw it: people sent there need the point, not the site."""
+    lat, lon = event.attrs.get("lat"), event.attrs.get("lon")
+    if not isinstance(lat, int | float) or not isinstance(lon, int | float) or isinstance(lat, bool):
+        return None
+    return f"{event.zone or event.device} 位置 {float(lat):.5f},{float(lon):.5f}"

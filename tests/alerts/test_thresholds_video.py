@@ -150,3 +150,11 @@ def test_a_candidate_smoke_or_flame_cue_opens_nothing_and_only_confirms_a_detect
         assert Audience.FIRE_BRIGADE in fire.audiences
     # Without the flag a smoke event is a camera's own verdict and opens its own alert.
     assert opened(Driver().feed(event("smoke", "cam-1", Source.VIDEO, zone="主殿", candidate=False)))
+
+
+def test_a_drone_detection_says_where_it_was_seen() -> None:
+    (alert,) = opened(Driver(start=NIGHT).feed(event("detection", "m30", Source.DRONE, label="excavation",
+                                                     lat=36.712346, lon=117.360123, snapshot="http://x/1")))
+    assert alert.title.endswith("m30 位置 36.71235,117.36012")
+    (plain,) = opened(Driver(start=NIGHT).feed(event("detection", "m30", Source.DRONE, label="excavation")))
+    assert plain.title.endswith(" m30")
