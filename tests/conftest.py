@@ -117,12 +117,15 @@ def own_pg() -> Iterator[EmbeddedPostgres]:
 
 
 @pytest.fixture
-def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedMosquitto]:
-    base = tmp_path_factory.mktemp("mosquitto")
-    os.chmod(base, 0o755)
+def mosquitto() -> Iterator[EmbeddedMosquitto]:
+    # Outside pytest's tmp folders (private to root): Mosquitto runs as `mosquitto`, and must
+    # reach its folder to write its log and the persistence file that keeps sessions across a
+    # restart of the broker.
+    base = _world_traversable_dir("relic-guard-mq-")
     broker = EmbeddedMosquitto(base_dir=base)
     try:
         broker.start()
         yield broker
     finally:
         broker.stop()
+        shutil.rmtree(base, ignore_errors=True)
