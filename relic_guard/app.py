@@ -6,7 +6,9 @@
  ├── alarm lane (this event loop; its own MQTT connection and durable sink), tells alerting first
      ├── N telemetry workers (processes; one shared MQTT 5 subscription) — started once the schema exists;
  │     each batch's devices heard, events and watched readings go to alerting over a queue
-     ├── HTTP: probes, API, dashboard (uvicorn in this event loop)
+     ├── video process (when [video] cameras_file or frigate_url is set): frames in, video events out
+     │     over MQTT (read back by the telemetry workers like any camera's), evidence snapshots on disk
+     ├── HTTP: probes, API, dashboard, evidence snapshots (uvicorn in this event loop)
  ├── schedule (patrol rounds, hazard deadlines; only while holding the schedule lock), once the schema exists
      └── maintenance (partitions, rollups) every `store.maintenance_interval_s`
 
@@ -33,6 +35,7 @@ import uvicorn
 from relic_guard.alerting.runtime import Alerting
 from relic_guard.config import Config
 from relic_guard.errors import ConfigError
+from relic_guard.evidence import EvidenceStore
 from relic_guard.ingest.alarm_lane import AlarmLane, log_alarm
 from relic_guard.ingest.sinks import ALARM_LANE, make_sink, replay_orphaned_spools, worker_count
 from relic_guard.ingest.worker import worker_main
@@ -42,6 +45,7 @@ from relic_guard.schedule.daemon import build_schedule
 from relic_guard.store import partitions
 from relic_guard.store.registry_sync import sync_registry
 from relic_guard.store.schema import migrate
+from relic_guard.video.process import VideoProcess, video_wanted
 from relic_guard.web import ReadinessProbe, create_app
 
 log = logging.getLogger(__name__)
@@ -142,12 +146,16 @@ async def run_service(
     alarm_lane = AlarmLane(config, registry, alarm_sink, protocol=protocol, consumers=(log_alarm, alerting.consume))
 
     pool = WorkerPool(config, registry, protocol, alerting.feed_queue, alerting.threshold_metrics)
+    # Another process: decoding and analysing frames never takes the alarm lane's time.
+    video = VideoProcess(config, registry) if video_wanted(config) else None
     probe = ReadinessProbe(config.database.url, lambda: alarm_lane.connected, pool.all_ready)
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(probe, service=alerting.service, tokens=alerting.tokens, registry=registry,
                        channels=alerting.channels, dashboard=alerting.dashboard,
-                       draw_pool_file=config.inspections.pool_file),
+                       draw_pool_file=config.inspections.pool_file,
+                       evidence=EvidenceStore(config.video.evidence_dir,
+                                              retention_days=config.video.evidence_retention_days)),
             host=host, port=port, log_level="warning", lifespan="off",
         )
     )
@@ -157,6 +165,8 @@ async def run_service(
         asyncio.create_task(server.serve(), name="http"),
     ]
     try:
+        if video is not None:
+            video.start()
         await _bootstrap_until_done(config, registry, stop)
         if stop.is_set():
             return
@@ -172,6 +182,8 @@ async def run_service(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
             pool.check(stopping=stop.is_set())
+            if video is not None:
+                video.check(stopping=stop.is_set())
             for task in tasks:
                 if task.done() and not task.cancelled() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
@@ -184,6 +196,8 @@ async def run_service(
         if schedule is not None:
             await schedule.stop()
         await asyncio.to_thread(pool.stop)
+        if video is not None:
+            await asyncio.to_thread(video.stop)
         if alerting.dashboard.live is not None:
             alerting.dashboard.live.close()  # open live-queue streams would hold the server's shutdown
         server.should_exit = True

@@ -68,6 +68,7 @@ def check_config(path: Path | None, env: Mapping[str, str]) -> tuple[int, str]:
         ("patrol routes file", _check_patrols),
         ("inspection pool file", _check_inspections),
         ("drone zones file", _check_drone_zones),
+        ("cameras file", _check_cameras),
         ("alert settings", _check_alert_settings),
     ):
         try:
@@ -89,6 +90,8 @@ class _Alerting:
     pool: tuple[int, int] | None = None
     # (sites, extra allowed areas, no-fly zones) of the drone zones file, when one is set
     drone_zones: tuple[int, int, int] | None = None
+    # (cameras, read from a url, zones) of the cameras file, when one is set
+    cameras: tuple[int, int, int] | None = None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -171,6 +174,15 @@ def _check_drone_zones(config: Config, registry: Registry, env: Mapping[str, str
         zones = load_zones(path, registry.sites, default_margin_m=config.drones.geofence_margin_m)
         found.drone_zones = (len(zones), sum(len(z.allowed) for z in zones.values()),
                              sum(len(z.no_fly) for z in zones.values()))
+
+
+def _check_cameras(config: Config, registry: Registry, env: Mapping[str, str], found: _Alerting) -> None:
+    from relic_guard.video.process import load_video_cameras
+
+    cameras = load_video_cameras(config, registry)
+    if config.video.cameras_file is not None:
+        found.cameras = (len(cameras), sum(1 for c in cameras.values() if c.url is not None),
+                         sum(len(c.analysis.zones) for c in cameras.values()))
 
 
 def _check_alert_settings(config: Config, registry: Registry, env: Mapping[str, str], found: _Alerting) -> None:
@@ -266,6 +278,16 @@ def _summary(config: Config, registry: Registry, alerting: _Alerting) -> str:
         + (f"{_count(zones[1], 'extra allowed area')}, {_count(zones[2], 'no-fly zone')} at "
            f"{_count(zones[0], 'site')} ({drones.zones_file.name if drones.zones_file else ''})" if zones is not None
            else "no zones file"),
+    ))
+    video = config.video
+    cameras = alerting.cameras
+    rows.append((
+        "video",
+        (f"{_count(cameras[0], 'camera')} ({cameras[1]} read from a url), {_count(cameras[2], 'zone')} "
+         f"({video.cameras_file.name if video.cameras_file else ''})" if cameras is not None
+         else "no cameras file")
+        + f"; evidence in {video.evidence_dir}, kept {video.evidence_retention_days} days"
+        + (f"; Frigate snapshots from {mask_url(video.frigate_url)}" if video.frigate_url else ""),
     ))
     rows.append((
         "reports",

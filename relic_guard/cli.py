@@ -102,6 +102,44 @@ def _run(config: Path | None) -> None:
         raise typer.Exit(2) from exc
 
 
+@app.command()
+def video(config: ConfigOption = None) -> None:
+    """Run the video analysis on its own (e.g. next to the NVR): frames in, video events and evidence out.
+    `run` starts it by itself when [video] cameras_file or frigate_url is set."""
+    import signal
+    import threading
+
+    from relic_guard.config_load import load_config, parse_listen
+    from relic_guard.errors import ConfigError
+    from relic_guard.logs import setup_logging
+    from relic_guard.registry import load_registry
+    from relic_guard.video.process import load_video_cameras, video_wanted
+    from relic_guard.video.runner import VideoService
+
+    setup_logging()
+    try:
+        cfg = load_config(config, os.environ)
+        registry = load_registry(cfg.registry_dir)
+        cameras = load_video_cameras(cfg, registry)
+    except ConfigError as exc:
+        typer.echo("relic-guard: the configuration is not valid:", err=True)
+        for problem in exc.problems:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(2) from exc
+    if not video_wanted(cfg):
+        typer.echo("relic-guard: nothing to analyse: set [video] cameras_file (or frigate_url)", err=True)
+        raise typer.Exit(2)
+    if cfg.video.metrics_listen is not None:
+        from prometheus_client import start_http_server
+
+        host, port = parse_listen(cfg.video.metrics_listen)
+        start_http_server(port, addr=host)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda _sig, _frame: stop.set())
+    VideoService(cfg, registry, cameras).run(stop)
+
+
 @app.command("check-config")
 def check_config_command(config: ConfigOption = None) -> None:
     """Validate the configuration and the site/device sheets; say what is wrong, with file and line."""

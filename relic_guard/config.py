@@ -171,6 +171,31 @@ class ReportsConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class VideoConfig:
+    # The cameras the video process analyses: zones, arming, stream URLs (see
+    # config/cameras.example.toml); None: no camera is analysed.
+    cameras_file: Path | None = None
+    # Evidence snapshots (JPEG, named by their SHA-256), served by the daemon at
+    # {[alerts] public_url}/evidence/<sha256>.jpg; shared with a video process on another machine.
+    evidence_dir: Path = Path("var/evidence")
+    # Snapshots older than this are removed (storing one again keeps it): as long as the events
+    # that cite them are kept, by default.
+    evidence_retention_days: int = 400
+    # A camera that sends no frame for this long raises video_loss (cleared by its next frame).
+    video_loss_s: float = 30.0
+    # Frames waiting for analysis per camera; when full, the oldest is dropped.
+    queue_frames: int = 8
+    # Analysis threads (OpenCV releases the GIL); 0 = one per CPU core.
+    threads: int = 0
+    # Frigate's HTTP address, to fetch the snapshots of its events into the evidence folder;
+    # None: Frigate events carry no snapshot.
+    frigate_url: str | None = None
+    # HOST:PORT where `relic-guard video` run on its own serves /metrics; None: not served (as a
+    # child of `relic-guard run`, its metrics are in the daemon's /metrics).
+    metrics_listen: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -184,6 +209,7 @@ class Config:
     inspections: InspectionsConfig = field(default_factory=InspectionsConfig)
     drones: DronesConfig = field(default_factory=DronesConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
+    video: VideoConfig = field(default_factory=VideoConfig)
     # Folder holding sites.csv / devices.csv (or .xlsx).
     registry_dir: Path = Path("config")
     # The file this configuration came from (None: built-in defaults).

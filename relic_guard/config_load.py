@@ -55,6 +55,7 @@ from relic_guard.config import (
     ReportsConfig,
     SpoolConfig,
     StoreConfig,
+    VideoConfig,
 )
 from relic_guard.errors import ConfigError
 
@@ -77,6 +78,7 @@ _SECTIONS: Final[dict[str, type[Any]]] = {
     "inspections": InspectionsConfig,
     "drones": DronesConfig,
     "reports": ReportsConfig,
+    "video": VideoConfig,
 }
 # Keys of `Config` that are not settable: filled in by the loader.
 _NOT_SETTABLE: Final = frozenset({"source_file"})
@@ -907,6 +909,13 @@ def _check_vapid_subject(value: Any) -> None:
     )
 
 
+def _check_frigate_url(value: Any) -> None:
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
+        _invalid(f'"{mask_url(value)}" is not Frigate\'s address; write it like http://192.168.10.20:5000 '
+                 "(the address its web page opens at)")
+
+
 _RULES: Final[dict[tuple[str, str], Callable[[Any], None]]] = {
     ("mqtt", "url"): _check_mqtt_url,
     ("mqtt", "client_id_prefix"): _one_topic_level("client id prefix"),
@@ -953,6 +962,14 @@ _RULES: Final[dict[tuple[str, str], Callable[[Any], None]]] = {
     ("reports", "out_dir"): _folder("annual report"),
     ("reports", "annual_on"): _month_day,
     ("reports", "job_interval_s"): _positive_seconds,
+    ("video", "cameras_file"): _existing_file("cameras file (see config/cameras.example.toml)"),
+    ("video", "evidence_dir"): _folder("evidence"),
+    ("video", "evidence_retention_days"): _int_range(1, None, " (days)"),
+    ("video", "video_loss_s"): _positive_seconds,
+    ("video", "queue_frames"): _int_range(1, 1000, " (frames per camera)"),
+    ("video", "threads"): _int_range(0, 256, " (0 means one per CPU core)"),
+    ("video", "frigate_url"): _check_frigate_url,
+    ("video", "metrics_listen"): _check_listen,
     ("alerts", "public_url"): _check_public_url,
     ("alerts", "ack_key_file"): _created_file("ack key"),
     ("alerts", "ack_ttl_s"): _int_range(60, 31 * 86400, " (seconds an ack link stays valid: 1 minute to 31 days)"),

@@ -96,3 +96,26 @@ DISPATCH_SECONDS = Histogram(
     ["event"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
 )
+VIDEO_FRAMES = Counter(
+    "relic_guard_video_frames_total",
+    "Video frames by camera (site/device) and what became of them: received, analysed, skipped (above the "
+    "camera's max_fps, or older than the last), dropped (its queue was full: oldest first), unusable (does not "
+    "decode), rejected (bad frame)",
+    ["camera", "outcome"],
+)
+VIDEO_ANALYSIS_SECONDS = Histogram(
+    "relic_guard_video_analysis_seconds",
+    "Time to decode and analyse one video frame",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+VIDEO_EVENTS = Counter(
+    "relic_guard_video_events_total",
+    "Video events by contract type and outcome: published (acknowledged by the broker), refused (by the "
+    "broker), dropped (the outbox was full while the broker was away: oldest first)",
+    ["type", "outcome"],
+)
+VIDEO_EVIDENCE = Counter(
+    "relic_guard_video_evidence_total",
+    "Evidence snapshots by origin (analyzer, frigate) and outcome (stored, failed, dropped)",
+    ["origin", "outcome"],
+)

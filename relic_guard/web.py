@@ -1,6 +1,6 @@
 """HTTP probes and metrics: `/healthz`, `/readyz`, `/metrics` (CONTRACT §3), and, when the
 daemon hands over its alert service, the alert API under `/api` and the ack page under `/ack`
-(relic_guard.alerting.api).
+(relic_guard.alerting.api); evidence snapshots under `/evidence/<sha256>.jpg`.
 
 `/readyz` answers 200 only while the broker and the database are both reachable,
 and says which one is not in its JSON body otherwise, so an orchestrator and a
@@ -13,11 +13,11 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import psycopg
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client import multiprocess as prom_multiprocess
 
@@ -28,7 +28,17 @@ if TYPE_CHECKING:
     from relic_guard.alerting.service import AlertService
     from relic_guard.alerting.tokens import TokenStore
     from relic_guard.dashboard.app import DashboardDeps
+    from relic_guard.evidence import EvidenceStore
     from relic_guard.registry import Registry
+
+
+EVIDENCE_HEADERS: Final = {
+    "X-Content-Type-Options": "nosniff",
+    # Named by its content: it never changes, so any copy is good for a year; kept out of shared
+    # caches, and no referrer carries the capability URL on to other sites.
+    "Cache-Control": "private, max-age=31536000, immutable",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 @dataclass
@@ -79,10 +89,12 @@ def create_app(
     channels: ChannelSet | None = None,
     dashboard: DashboardDeps | None = None,
     draw_pool_file: Path | None = None,
+    evidence: EvidenceStore | None = None,
 ) -> FastAPI:
     """The probes; with `service`, also the alert API and the ack page. `tokens` None: no
     token is valid (every API call answers 401 saying so). `database_url` None: the probe's.
-    `draw_pool_file`: the 双随机 draws' pool ([inspections] pool_file) the API draws from."""
+    `draw_pool_file`: the 双随机 draws' pool ([inspections] pool_file) the API draws from.
+    `evidence`: the snapshot folder served under /evidence ([video] evidence_dir)."""
     app = FastAPI(title="relic-guard", docs_url=None, redoc_url=None)
 
     @app.get("/healthz")
@@ -105,6 +117,20 @@ def create_app(
     @app.get("/metrics")
     async def metrics() -> Response:
         return Response(metrics_text(), media_type=CONTENT_TYPE_LATEST)
+
+    if evidence is not None:
+        store = evidence
+
+        # No login: the SHA-256 in the URL is the capability (alerts carry it to people without an
+        # account), and it cannot be guessed or listed. The content never changes under its name.
+        @app.get("/evidence/{name}")
+        async def evidence_snapshot(name: str) -> Response:
+            digest, dot, extension = name.partition(".")
+            path = store.path_of(digest) if dot and extension == "jpg" else None
+            if path is None:
+                return Response("no such snapshot\n", status_code=404, media_type="text/plain",
+                                headers={"X-Content-Type-Options": "nosniff"})
+            return FileResponse(path, media_type="image/jpeg", headers=EVIDENCE_HEADERS)
 
     if service is not None:
         from relic_guard.alerting.api import ApiContext, History, mount

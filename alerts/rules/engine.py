@@ -67,7 +67,8 @@ def _on_event(engine: Engine, event: Event, now: datetime, ctx: RuleContext) -> 
         return security.on_event(engine.security, engine.book, event, now, ctx)
     if source is Source.VIDEO or source is Source.DRONE:
         zone = event.zone if event.zone is not None else ctx.device_zone(event.site, event.device)
-        armed = engine.security.is_armed(event.site, zone)
+        # A camera may say its zone is armed by its own schedule (`armed: true`, our video analysis).
+        armed = engine.security.is_armed(event.site, zone) or event.attrs.get("armed") is True
         if source is Source.VIDEO:
             rule = video_drone.video_rule(event)
             actions = video_drone.on_video_event(engine.book, event, now, ctx, armed=armed)

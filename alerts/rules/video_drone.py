@@ -23,6 +23,10 @@ Choices:
   dig works by day); `person`/`vehicle` only when closed; `smoke`/`fire`/`flame` as video
   smoke. Other labels do not alert.
 - `link_lost` (drone) resolves at the next event from the same drone or its `clear`.
+- An event with `evidence_for` only brings a picture of something reported already: it adds
+  its snapshot to the open alert under its key, opens nothing and counts no repeat.
+- `armed: true` on a video event (a zone armed by the camera's own schedule) counts as armed
+  for the guarded rows, like a security zone armed at the panel.
 - Keys: video `video.<type>[:zone]`; drone `drone.<label>` and `drone.link_lost`.
 """
 
@@ -115,6 +119,13 @@ def _signal(
 ) -> list[Action]:
     if event.clear:
         return book.clear(key, now, auto_resolve=not rule.latched, classification=rule.classification)
+    if "evidence_for" in event.attrs:
+        # Only a picture of something already reported (a Frigate snapshot fetched later): it joins
+        # the open alert's evidence, and is no new occurrence.
+        current = book.open.get(key)
+        if current is None:
+            return []
+        return book.update(current, now, evidence=evidence_of(event.attrs), settings=ctx.settings, repeat=False)
     closed = not ctx.is_open(event.site, now)
     if rule.guarded and not (armed or closed):
         return []

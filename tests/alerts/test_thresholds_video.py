@@ -158,3 +158,25 @@ def test_a_drone_detection_says_where_it_was_seen() -> None:
     assert alert.title.endswith("m30 位置 36.71235,117.36012")
     (plain,) = opened(Driver(start=NIGHT).feed(event("detection", "m30", Source.DRONE, label="excavation")))
     assert plain.title.endswith(" m30")
+
+
+def test_a_camera_zone_armed_by_its_own_schedule_alerts_during_opening_hours() -> None:
+    # Daytime, nothing armed at the panel: a visitor's movement is no alarm...
+    assert Driver().feed(event("intrusion", "cam-1", Source.VIDEO, zone="库房")) == []
+    # ...but the storeroom camera's zone is armed all day by its own schedule.
+    (alert,) = opened(Driver().feed(event("intrusion", "cam-1", Source.VIDEO, zone="库房", armed=True)))
+    assert alert.severity is Severity.MAJOR and Audience.POLICE in alert.audiences
+
+
+def test_a_snapshot_fetched_later_joins_the_open_alert_without_counting_a_repeat() -> None:
+    drive = Driver(start=NIGHT)
+    (alert,) = opened(drive.feed(event("intrusion", "cam-1", Source.VIDEO, zone="gate")))
+    drive.at(5).feed(event("intrusion", "cam-1", Source.VIDEO, zone="gate", clear=True))
+    drive.at(8).feed(event("intrusion", "cam-1", Source.VIDEO, zone="gate", snapshot="http://g/e/1.jpg",
+                           evidence_for="frigate:1"))
+    (held,) = drive.engine.open_alerts
+    assert held.id == alert.id and held.count == 1 and held.condition_cleared_at is not None
+    assert [e.url for e in held.evidence] == ["http://g/e/1.jpg"]
+    # With no alert open it opens nothing.
+    assert Driver(start=NIGHT).feed(event("intrusion", "cam-2", Source.VIDEO, snapshot="http://g/e/2.jpg",
+                                          evidence_for="frigate:2")) == []
