@@ -1,7 +1,8 @@
 """The report's charts: a `document.Chart` drawn as a PNG with matplotlib, Chinese included.
 
 matplotlib is used without pyplot (a `Figure` per chart, the Agg canvas): no global figure
-state, so reports can be drawn in a worker thread of the daemon. Its default fonts have no
+state, so reports can be drawn in a worker thread of the daemon; the style settings are global
+to matplotlib, so charts are drawn one at a time (a lock). Its default fonts have no
 Chinese glyphs, so the CJK font is named explicitly, from the files Debian's `fonts-noto-cjk`
 installs (nothing is downloaded); without them `FontMissing` says what to install, rather than
 charts full of empty boxes. PNGs carry no timestamp, so the same figures draw the same bytes.
@@ -38,7 +39,7 @@ WIDTH_IN: Final = 6.8
 PALETTE: Final = ("#2f5d8a", "#c8553d", "#e0a458", "#588157", "#8e6c8a", "#4d908e", "#9c9c9c", "#b5838d",
                   "#6d597a")
 
-_fonts_lock = threading.Lock()
+_lock = threading.Lock()
 
 
 @functools.cache
@@ -56,18 +57,18 @@ def _registered_fonts() -> tuple[Path, ...]:
 
 def use_cjk_font() -> None:
     """Register the CJK font files with matplotlib (once); FontMissing when none is installed."""
-    with _fonts_lock:
+    with _lock:
         _registered_fonts()
 
 
 def render_png(chart: Chart) -> bytes:
     """The chart as PNG bytes."""
     use_cjk_font()
-    with matplotlib.rc_context({
+    with _lock, matplotlib.rc_context({
         "font.family": "sans-serif",
         "font.sans-serif": [CJK_FAMILY],
         "font.size": 9,
-        "axes.unicode_minus": False,  # the CJK font's minus sign is U+2212-less in some faces
+        "axes.unicode_minus": False,  # a plain "-" on negative ticks: a glyph every font has
         "axes.spines.top": False,
         "axes.spines.right": False,
     }):

@@ -333,12 +333,14 @@ def _uptime_section(r: DistrictReport) -> Section:
                     round(d.offline_s / 3600, 1), Pct(d.rate)) for d in u.lowest),
         empty="本期没有离线记录。"))
     blocks.append(Table(
-        key="device_silent", title="本期无任何数据的设备", columns=("文物点", "设备", "类型"),
+        key="device_silent", title="本期无任何数据的设备（应定时上报的设备）", columns=("文物点", "设备", "类型"),
         rows=tuple((d.site_name, d.device.device_id, words.device_kind(d.device.kind or d.device.source))
                    for d in u.silent), empty="无。"))
     return Section(key="devices", title="设备在线情况", paragraphs=(
         f"设备上报的 {u.records:,} 条数据和状态记录按日汇总。设备发出离线状态后、或超过心跳周期未上报时计为离线，"
         "再次上报即恢复在线；设备首次上报之前的时间不计入统计时长。",
+        f"另有 {u.quiet_without_heartbeat} 台未设心跳周期的设备（如只在报警时上报的火灾探测器）本期没有上报，"
+        "不计入在线率。" if u.quiet_without_heartbeat else "",
     ), blocks=tuple(blocks))
 
 

@@ -315,8 +315,9 @@ def uptime_figures(devices: Sequence[DeviceRow], rows: Sequence[DeviceUptimeRow]
                       for site in sorted(by_site, key=lambda s: (site_names.get(s, s), s))),
         by_month=month_lines,
         lowest=tuple(lowest[:LOWEST_DEVICES]),
-        silent=tuple(sorted((d for d in detailed if d.records == 0),
+        silent=tuple(sorted((d for d in detailed if d.records == 0 and d.device.heartbeat_s is not None),
                             key=lambda d: (d.site_name, d.device.device_id))),
+        quiet_without_heartbeat=sum(1 for d in detailed if d.records == 0 and d.device.heartbeat_s is None),
         records=sum(r.records for r in per_device),
     )
 

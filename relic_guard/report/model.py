@@ -389,8 +389,10 @@ class UptimeFigures:
     by_month: tuple[UptimeLine, ...]
     # the devices with the lowest rates (those heard of in the period), lowest first
     lowest: tuple[DeviceUptime, ...]
-    # registered devices that sent nothing during the period
+    # registered devices with a heartbeat (they should report) that sent nothing during the period
     silent: tuple[DeviceUptime, ...]
+    # devices without a heartbeat that sent nothing: normal for a detector that speaks only on alarm
+    quiet_without_heartbeat: int
     records: int
 
 

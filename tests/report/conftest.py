@@ -1,5 +1,5 @@
-"""One generated year (tests/report/world.py) per test module: building it costs about a second,
-and the tests that only read it share it."""
+"""One generated year (tests/report/world.py) per test process: building it costs about a second,
+and the tests that use it only read it (a test that writes rolls its transaction back)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tests.report import world
 _numbers = itertools.count()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def year_url(pg_server: EmbeddedPostgres) -> Iterator[str]:
     """A database holding the generated year 2025, read-only for the tests that use it."""
     name = f"report_year_{os.getpid()}_{next(_numbers)}"

@@ -1,14 +1,26 @@
-"""`relic-guard report` through typer's runner against the generated year in a real PostgreSQL."""
+"""`relic-guard report` through typer's runner against a real PostgreSQL. The report's content is
+tested from the generated year (test_render.py); here the command: its files, its progress, its
+refusals. The store has sites of no district, so the run makes the city summary alone (quick)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+import pytest
 from typer.testing import CliRunner, Result
 
 from relic_guard.cli import app
-from tests.report.world import LIXIA
+from relic_guard.store.schema import migrate
+
+
+@pytest.fixture
+def database(pg_url: str) -> Iterator[str]:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        migrate(conn)
+        conn.execute("INSERT INTO sites (id, name, district) VALUES ('lingyan-si', '灵岩寺', '长清区')")
+    yield pg_url
 
 
 def report(database: str, *args: str) -> Result:
@@ -16,28 +28,30 @@ def report(database: str, *args: str) -> Result:
                                                            "RELIC_GUARD_CONFIG": ""})
 
 
-def test_one_district_with_its_rollups_rebuilt(year_url: str, tmp_path: Path) -> None:
+def test_the_year_with_its_rollups_rebuilt(database: str, tmp_path: Path) -> None:
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("UPDATE sites SET district = ''")  # no district: the city summary alone
     out = tmp_path / "报告"
-    done = report(year_url, "--year", "2025", "--district", LIXIA, "--out", str(out), "--rebuild-rollups")
+    done = report(database, "--year", "2024", "--out", str(out), "--rebuild-rollups")
     assert done.exit_code == 0, done.output
-    lines = done.stdout.splitlines()
-    assert lines[0] == f"27 file(s) written into {out} for 2025-01-01 – 2025-12-31:"
-    assert lines[1:] == [f"  {out / '2025-历下区.pdf'}"]
-    assert (out / "2025-历下区.pdf").read_bytes()[:5] == b"%PDF-"
-    assert len(list((out / "2025-历下区-csv").glob("*.csv"))) == 24
+    assert done.stdout.splitlines() == [f"6 file(s) written into {out} for 2024-01-01 – 2024-12-31:",
+                                        f"  {out / '2024-全市.pdf'}"]
+    assert (out / "2024-全市.pdf").read_bytes()[:5] == b"%PDF-"
+    assert sorted(p.name for p in (out / "2024-全市-csv").iterdir()) == [
+        "cases_by_district.csv", "districts.csv", "summary.csv"]
     # the progress went to stderr, step by step, ending with the files written
-    assert "历下区：已写入 27 个文件" in done.stderr
-    with psycopg.connect(year_url) as conn:
-        days = conn.execute("SELECT count(*) FROM device_days_done WHERE day BETWEEN '2025-01-01' AND "
-                            "'2025-12-31'").fetchone()
-    assert days == (365,)
+    assert "设备日汇总（重算）" in done.stderr and "全市：已写入 6 个文件" in done.stderr
+    with psycopg.connect(database) as conn:
+        days = conn.execute("SELECT count(*) FROM device_days_done WHERE day BETWEEN '2024-01-01' AND "
+                            "'2024-12-31'").fetchone()
+    assert days == (366,)
 
 
-def test_what_cannot_be_reported_says_why(year_url: str, tmp_path: Path) -> None:
-    unknown = report(year_url, "--year", "2025", "--district", "不存在区", "--out", str(tmp_path))
+def test_what_cannot_be_reported_says_why(database: str, tmp_path: Path) -> None:
+    unknown = report(database, "--year", "2025", "--district", "不存在区", "--out", str(tmp_path))
     assert unknown.exit_code == 2 and "no registered site lies in district '不存在区'" in unknown.stderr
-    assert "历下区、章丘区" in unknown.stderr and not list(tmp_path.iterdir())
-    future = report(year_url, "--year", "2199", "--out", str(tmp_path))
+    assert "the districts are: 长清区" in unknown.stderr and not list(tmp_path.iterdir())
+    future = report(database, "--year", "2199", "--out", str(tmp_path))
     assert future.exit_code == 2 and "2199 has not begun yet" in future.stderr
     nowhere = CliRunner().invoke(app, ["report", "--year", "2025", "--out", str(tmp_path)],
                                  env={"RELIC_GUARD_DATABASE_URL": "", "RELIC_GUARD_CONFIG": ""})

@@ -5,7 +5,7 @@ record is written as the job writes it, with small files, so the page is tested 
 
 from __future__ import annotations
 
-import functools
+import os
 import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -23,6 +23,7 @@ from relic_guard.audit import AuditEntry
 from relic_guard.dashboard.app import CSP
 from relic_guard.dashboard.pages import dashboard_deps
 from relic_guard.dashboard.users import hash_password
+from relic_guard.embedded import EmbeddedPostgres
 from relic_guard.registry import Registry
 from relic_guard.report import records
 from relic_guard.report.make import CONTENT_TYPES, WrittenFile
@@ -44,11 +45,6 @@ USERS = {
 }
 
 
-@functools.cache
-def password_hash() -> str:
-    return hash_password(PASSWORD)  # argon2 is slow by design: once for the module
-
-
 @dataclass
 class Center:
     app: FastAPI
@@ -56,26 +52,45 @@ class Center:
     url: str
 
 
-@pytest.fixture
-def center(pg_url: str) -> Iterator[Center]:
-    registry = Registry()
-    for site in world.SITES:
-        registry.add_site(site)
-    digest = password_hash()
-    with psycopg.connect(pg_url, autocommit=True) as conn:
+@pytest.fixture(scope="module")
+def database(pg_server: EmbeddedPostgres) -> Iterator[str]:
+    name = f"report_pages_{os.getpid()}"
+    with psycopg.connect(pg_server.url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = f"postgresql://{pg_server.user}@127.0.0.1:{pg_server.port}/{name}"
+    digest = hash_password(PASSWORD)  # argon2 is slow by design: once for the module
+    with psycopg.connect(url, autocommit=True) as conn:
         migrate(conn)
-        sync_registry(conn, registry)
-        for login, (name, role, sites) in USERS.items():
+        sync_registry(conn, registry())
+        for login, (name_, role, sites) in USERS.items():
             conn.execute("INSERT INTO users (login, name, role, sites, password_hash) VALUES (%s, %s, %s, %s, %s)",
-                         (login, name, role.value, list(sites), digest))
+                         (login, name_, role.value, list(sites), digest))
+    yield url
+    with psycopg.connect(pg_server.url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def registry() -> Registry:
+    found = Registry()
+    for site in world.SITES:
+        found.add_site(site)
+    return found
+
+
+@pytest.fixture
+def center(database: str) -> Iterator[Center]:
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("DELETE FROM annual_report_files")
+        conn.execute("DELETE FROM annual_reports")
+    sites = registry()
     journal = ListJournal()
-    service = AlertService(ctx=context(sites=registry.sites.values()), sites=registry.sites, routing=None,
+    service = AlertService(ctx=context(sites=sites.sites.values()), sites=sites.sites, routing=None,
                            journal=journal, dispatcher=None, ack_links=AckLinks("https://guard.example/", b"k" * 32, 60),
                            clock=Clock(NOW))
-    deps = dashboard_deps(service, registry, pg_url, "http://guard.test")
-    app = create_app(ReadinessProbe(database_url=pg_url, broker_connected=lambda: True), service=service,
-                     tokens=TokenStore(()), database_url=pg_url, registry=registry, dashboard=deps)
-    yield Center(app, journal, pg_url)
+    deps = dashboard_deps(service, sites, database, "http://guard.test")
+    app = create_app(ReadinessProbe(database_url=database, broker_connected=lambda: True), service=service,
+                     tokens=TokenStore(()), database_url=database, registry=sites, dashboard=deps)
+    yield Center(app, journal, database)
 
 
 @asynccontextmanager

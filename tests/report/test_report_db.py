@@ -128,7 +128,7 @@ def test_device_online_rate_from_the_daily_rollup(lixia: DistrictReport) -> None
     assert u.overall.rate == pytest.approx(EXPECTED_ONLINE_RATE) and u.records == EXPECTED_RECORDS
     assert [(d.device.device_id, d.offline_s) for d in u.lowest] == [("panel-1", pytest.approx(47 * 3600.0)),
                                                                     ("smoke-1", pytest.approx(7200.0))]
-    assert [d.device.device_id for d in u.silent] == ["door-1", "env-1"]
+    assert [d.device.device_id for d in u.silent] == ["door-1"] and u.quiet_without_heartbeat == 1
     months = {line.label: line for line in u.by_month}
     assert list(months) == [f"{m}月" for m in range(1, 13)]
     assert months["3月"].offline_s == pytest.approx(47 * 3600.0)

@@ -3,6 +3,7 @@ spread over several days, and the maintenance step that keeps it up to date."""
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
@@ -12,6 +13,7 @@ import psycopg
 import pytest
 
 from relic_guard.config import StoreConfig
+from relic_guard.embedded import EmbeddedPostgres
 from relic_guard.hazards.workdays import CHINA_STANDARD_TIME
 from relic_guard.registry import Device, Registry, Site
 from relic_guard.report import rollups
@@ -31,15 +33,30 @@ def day_start(day: date) -> datetime:
     return rollups.day_bounds(day)[0]
 
 
-@pytest.fixture
-def conn(pg_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(pg_url, autocommit=True) as connection:
-        migrate(connection)
+@pytest.fixture(scope="module")
+def database(pg_server: EmbeddedPostgres) -> Iterator[str]:
+    """One migrated database for the module; each test starts from empty time series."""
+    name = f"report_rollups_{os.getpid()}"
+    with psycopg.connect(pg_server.url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = f"postgresql://{pg_server.user}@127.0.0.1:{pg_server.port}/{name}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate(conn)
         registry = Registry()
         registry.add_site(Site(id="s1", name="灵岩寺", district="长清区", level="", kind=""))
         for device, heartbeat in DEVICES.items():
             registry.add_device(Device(site="s1", id=device, source=Source.FIRE, heartbeat_s=heartbeat))
-        sync_registry(connection, registry)
+        sync_registry(conn, registry)
+    yield url
+    with psycopg.connect(pg_server.url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def conn(database: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(database, autocommit=True) as connection:
+        for table in ("readings", "events", "device_days", "device_days_done"):
+            connection.execute(f"DELETE FROM {table}")
         yield connection
 
 

@@ -63,9 +63,9 @@ DEVICES: Final = (
     Device(site="fuxue", id="smoke-1", source=Source.FIRE, kind="smoke_detector"),
     # first heard on 07-01: observed 184 days, never offline
     Device(site="fuxue", id="cam-1", source=Source.VIDEO, kind="ipc"),
-    # never heard
+    # never heard: one that should report (a heartbeat), one that speaks only when it has something to say
     Device(site="museum", id="env-1", source=Source.ENV, kind="temp_humidity"),
-    Device(site="museum", id="door-1", source=Source.SECURITY, kind="intrusion_panel"),
+    Device(site="museum", id="door-1", source=Source.SECURITY, kind="intrusion_panel", heartbeat_s=600),
     Device(site="chengziya", id="smoke-9", source=Source.FIRE, kind="smoke_detector", heartbeat_s=600),
 )
 
