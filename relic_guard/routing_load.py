@@ -27,7 +27,7 @@ import difflib
 import math
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -126,9 +126,11 @@ class RoutingConfig:
 
 
 class _Problems:
-    def __init__(self, path: Path, lines: Mapping[Path_, int]) -> None:
+    # `tables`: the file's lists of tables, labelled `[[name]] #n` (the side files name theirs).
+    def __init__(self, path: Path, lines: Mapping[Path_, int], tables: Collection[str] = _TABLES) -> None:
         self.path = path
         self.lines = lines
+        self.tables = tables
         self._found: list[tuple[int, int, str]] = []
 
     def line_of(self, at: Path_) -> int | None:
@@ -144,19 +146,19 @@ class _Problems:
 
     def add(self, at: Path_, message: str) -> None:
         line = self.line_of(at) or 0
-        self._found.append((line, len(self._found), f"{self.where(at)}: {_label(at)}: {message}"))
+        self._found.append((line, len(self._found), f"{self.where(at)}: {_label(at, self.tables)}: {message}"))
 
     @property
     def items(self) -> list[str]:
         return [text for _, _, text in sorted(self._found)]
 
 
-def _label(at: Path_) -> str:
+def _label(at: Path_, tables: Collection[str] = _TABLES) -> str:
     """("recipient", 2, "channels", 0, "target") -> '[[recipient]] #3 channels[1] target'."""
     if not at:
         return "file"
     head, *rest = at
-    if head in _TABLES:
+    if head in tables:
         text = f"[[{head}]]"
         if rest and isinstance(rest[0], int):
             text += f" #{rest[0] + 1}"
@@ -231,7 +233,8 @@ def load_routing(path: Path) -> RoutingConfig:
     )
 
 
-def _syntax_problem(path: Path, message: str) -> str:
+def _syntax_problem(path: Path, message: str, table: str = "recipient") -> str:
+    """A person's wording of tomllib's `message`; `table` is the list of tables its example names."""
     where = str(path)
     match = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
     if match:
@@ -241,7 +244,7 @@ def _syntax_problem(path: Path, message: str) -> str:
         fix = "put strings in double quotes, write true/false in lower case, numbers without units"
     elif message.startswith(("Cannot declare", "Cannot overwrite", "Cannot mutate")):
         fix = (
-            "a key or table appears twice; keep one (write [[recipient]] with two brackets for each "
+            f"a key or table appears twice; keep one (write [[{table}]] with two brackets for each "
             "further entry of a list of tables)"
         )
     elif message.startswith("Expected '=' after a key"):

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import tomllib
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -37,10 +36,9 @@ from alerts.channels.base import RetryPolicy
 from alerts.model import Audience, Category, Severity
 from alerts.rules.common import EngineSettings
 from alerts.rules.thresholds import Op, ThresholdRule
-from relic_guard import routing_load
+from relic_guard import routing_load, toml_tables
 from relic_guard.config import AlertsConfig
-from relic_guard.errors import ConfigError
-from relic_guard.routing_load import ID_PATTERN, Path_, _enum, _enum_list, _number, _scan, _string, _string_list
+from relic_guard.routing_load import ID_PATTERN, Path_, _enum, _enum_list, _number, _Problems, _string, _string_list
 from sensors.payload import METRIC_NAME
 
 TABLE: Final = "threshold"
@@ -119,27 +117,6 @@ def retry_policy(alerts: AlertsConfig) -> RetryPolicy:
     )
 
 
-class _Problems(routing_load._Problems):
-    """Routing's collector, labelling places as `[[threshold]] #2 op`."""
-
-    def add(self, at: Path_, message: str) -> None:
-        line = self.line_of(at) or 0
-        self._found.append((line, len(self._found), f"{self.where(at)}: {_label(at)}: {message}"))
-
-
-def _label(at: Path_) -> str:
-    if not at:
-        return "file"
-    head, *rest = at
-    text = f"[[{head}]]" if head == TABLE else str(head)
-    if head == TABLE and rest and isinstance(rest[0], int):
-        text += f" #{rest[0] + 1}"
-        rest = rest[1:]
-    for part in rest:
-        text += f"[{part + 1}]" if isinstance(part, int) else f" {part}"
-    return text
-
-
 def _suggest(word: str, candidates: Iterable[str]) -> str | None:
     return routing_load._suggest(word, candidates, _ALIASES)
 
@@ -154,18 +131,13 @@ def load_thresholds(
     `sites` (ids) and `devices` ((site, device) pairs), when given, are the registry's: a rule
     naming one that is not there is a problem too.
     """
-    text = routing_load.read_config_text(path, "thresholds")
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        # Routing's wording, but its example of a repeated table names routing's own table.
-        message = routing_load._syntax_problem(path, str(error)).replace("[[recipient]]", f"[[{TABLE}]]")
-        raise ConfigError([message]) from None
-    problems = _Problems(path, _scan(text))
-    rules = _build(document, problems, sites, devices)
-    if problems.items:
-        raise ConfigError(problems.items)
-    return tuple(rules)
+    return toml_tables.load(
+        path,
+        "thresholds",
+        lambda document, problems: tuple(_build(document, problems, sites, devices)),
+        tables=(TABLE,),
+        syntax_table=TABLE,
+    )
 
 
 def _build(
@@ -195,7 +167,7 @@ def _build(
         if not isinstance(entry, dict):
             problems.add(at, f"must be a table; write [[{TABLE}]] and key = value lines below it")
             continue
-        _unknown_keys(entry, at, problems)
+        toml_tables.unknown_keys(entry, KEYS, at, problems, _ALIASES, listing="the keys are")
         rule = _rule(entry, at, problems)
         if rule is None:
             continue
@@ -211,15 +183,6 @@ def _build(
         _check_registry(rule, at, problems, sites, devices)
         rules.append(rule)
     return rules
-
-
-def _unknown_keys(entry: Mapping[str, Any], at: Path_, problems: _Problems) -> None:
-    for key in entry:
-        if key in KEYS:
-            continue
-        suggestion = _suggest(key, KEYS)
-        hint = f"did you mean '{suggestion}'?" if suggestion else f"the keys are: {', '.join(KEYS)}"
-        problems.add((*at, key), f"unknown key '{key}'; {hint}")
 
 
 def _rule(entry: Mapping[str, Any], at: Path_, problems: _Problems) -> ThresholdRule | None:

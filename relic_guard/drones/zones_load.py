@@ -24,19 +24,16 @@ zone that cannot be used (a repeated name, a polygon that is not one) is refused
 from __future__ import annotations
 
 import difflib
-import math
-import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from relic_guard import routing_load
+from relic_guard import routing_load, toml_tables
 from relic_guard.drones.area import SiteArea, polygon_from_wkt
 from relic_guard.drones.errors import DroneError
 from relic_guard.drones.geofence import GeofenceConfig, NoFlyZone, SiteFence
-from relic_guard.errors import ConfigError
-from relic_guard.routing_load import Path_, _scan, _syntax_problem, read_config_text
+from relic_guard.routing_load import Path_, _Problems
 
 TABLE: Final = "site"
 _KEYS: Final[dict[str, tuple[str, ...]]] = {
@@ -86,88 +83,25 @@ class SiteZones:
     no_fly: tuple[NoFlyZone, ...] = ()
 
 
-class _Problems(routing_load._Problems):
-    """routing_load's collector, labelling the tables of this file."""
-
-    def add(self, at: Path_, message: str) -> None:
-        line = self.line_of(at) or 0
-        self._found.append((line, len(self._found), f"{self.where(at)}: {_label(at)}: {message}"))
-
-
-def _label(at: Path_) -> str:
-    """("site", 0, "no_fly", 1, "wkt") -> '[[site]] #1 no_fly[2] wkt'."""
-    if not at:
-        return "file"
-    head, *rest = at
-    text = f"[[{head}]]" if head == TABLE else str(head)
-    if rest and isinstance(rest[0], int):
-        text += f" #{rest[0] + 1}"
-        rest = rest[1:]
-    for part in rest:
-        text += f"[{part + 1}]" if isinstance(part, int) else f" {part}"
-    return text
-
-
 def load_zones(
     path: Path, sites: Mapping[str, ZoneSite], *, default_margin_m: float = GeofenceConfig().margin_m
 ) -> dict[str, SiteZones]:
     """Read and validate `path` against the registry's `sites`; the zones by site id, or
     ConfigError listing every problem."""
-    text = read_config_text(path, "drone zones")
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError([_syntax_problem(path, str(error))]) from None
-    problems = _Problems(path, _scan(text))
-    zones = _build(document, sites, default_margin_m, problems)
-    if problems.items:
-        raise ConfigError(problems.items)
-    return zones
-
-
-def _suggest(word: str, candidates: Iterable[str]) -> str | None:
-    options = list(candidates)
-    alias = _ALIASES.get(word.lower())
-    if alias in options:
-        return alias
-    found = difflib.get_close_matches(word.lower(), options, n=1, cutoff=0.6)
-    return found[0] if found else None
-
-
-def _unknown_keys(entry: Mapping[str, Any], known: tuple[str, ...], at: Path_, problems: _Problems) -> None:
-    for key in entry:
-        if key not in known:
-            suggestion = _suggest(key, known)
-            hint = f"did you mean '{suggestion}'?" if suggestion else f"the keys here are: {', '.join(known)}"
-            problems.add((*at, key), f"unknown key '{key}'; {hint}")
-
-
-def _tables(value: Any, at: Path_, name: str, problems: _Problems) -> list[tuple[int, dict[str, Any]]]:
-    if isinstance(value, dict):  # a single [site] or [site.no_fly] table: one entry
-        return [(0, value)]
-    if not isinstance(value, list):
-        problems.add(at, f"must be a list of tables; write [[{name}]] above each entry")
-        return []
-    found: list[tuple[int, dict[str, Any]]] = []
-    for index, item in enumerate(value):
-        if isinstance(item, dict):
-            found.append((index, item))
-        else:
-            problems.add((*at, index), f"must be a table; write [[{name}]] and key = value lines below it")
-    return found
+    return toml_tables.load(
+        path,
+        "drone zones",
+        lambda document, problems: _build(document, sites, default_margin_m, problems),
+        tables=(TABLE,),
+    )
 
 
 def _build(
     document: dict[str, Any], sites: Mapping[str, ZoneSite], default_margin_m: float, problems: _Problems
 ) -> dict[str, SiteZones]:
-    for name, value in document.items():
-        if name != TABLE:
-            suggestion = _suggest(name, (TABLE,))
-            hint = "did you mean [[site]]?" if suggestion else "the file holds [[site]] tables only"
-            problems.add((name,), f"unknown {'table' if isinstance(value, dict | list) else 'key'}; {hint}")
     zones: dict[str, SiteZones] = {}
     lines: dict[str, int] = {}
-    for index, entry in _tables(document.get(TABLE, []), (TABLE,), "site", problems):
+    for index, entry in toml_tables.entries(document, TABLE, problems, _ALIASES):
         at: Path_ = (TABLE, index)
         found = _site(entry, at, sites, default_margin_m, problems)
         if found is None:
@@ -184,7 +118,7 @@ def _build(
 def _site(
     entry: Mapping[str, Any], at: Path_, sites: Mapping[str, ZoneSite], default_margin_m: float, problems: _Problems
 ) -> SiteZones | None:
-    _unknown_keys(entry, _KEYS["site"], at, problems)
+    toml_tables.unknown_keys(entry, _KEYS["site"], at, problems, _ALIASES)
     before = len(problems.items)
     site_id = routing_load._string(entry, "id", at, problems, required=True)
     site = None
@@ -197,7 +131,9 @@ def _site(
         elif site.boundary_wkt is None:
             problems.add((*at, "id"), f'site "{site_id}" has no boundary_wkt in sites.csv, so it has no geofence to '
                          "widen or cut; fill its boundary_wkt column (a WKT polygon, longitude first) first")
-    margin = _margin(entry, at, problems)
+    margin = toml_tables.number(
+        entry, "margin_m", at, problems, low=0.0, high=MAX_MARGIN_M, unit="metres", example="margin_m = 30"
+    )
     allowed = [NamedArea(name=name, wkt=wkt) for name, wkt in _areas(entry, "allowed", at, problems)]
     no_fly = [NoFlyZone(name=name, wkt=wkt) for name, wkt in _areas(entry, "no_fly", at, problems)]
     if len(problems.items) > before or site_id is None or site is None or site.boundary_wkt is None:
@@ -214,29 +150,14 @@ def _site(
     return SiteZones(site=site_id, margin_m=margin, allowed=tuple(allowed), no_fly=tuple(no_fly))
 
 
-def _margin(entry: Mapping[str, Any], at: Path_, problems: _Problems) -> float | None:
-    value = entry.get("margin_m")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        hint = "write the number without quotes" if isinstance(value, str) else "write a number"
-        problems.add((*at, "margin_m"), f"expected metres as a number, got {value!r}; {hint}, like margin_m = 30")
-        return None
-    if not math.isfinite(value) or not 0 <= value <= MAX_MARGIN_M:
-        problems.add((*at, "margin_m"), f"{value} is out of range; give metres from 0 to {MAX_MARGIN_M:g}, "
-                     "like margin_m = 30")
-        return None
-    return float(value)
-
-
 def _areas(entry: Mapping[str, Any], key: str, at: Path_, problems: _Problems) -> list[tuple[str, str]]:
     if key not in entry:
         return []
     found: list[tuple[str, str]] = []
     names: dict[str, int] = {}
-    for index, item in _tables(entry[key], (*at, key), f"site.{key}", problems):
+    for index, item in toml_tables.tables(entry[key], (*at, key), f"site.{key}", problems):
         place: Path_ = (*at, key, index)
-        _unknown_keys(item, _KEYS["area"], place, problems)
+        toml_tables.unknown_keys(item, _KEYS["area"], place, problems, _ALIASES)
         name = routing_load._string(item, "name", place, problems, required=True)
         wkt = routing_load._string(item, "wkt", place, problems, required=True)
         if name is None or wkt is None:

@@ -32,15 +32,13 @@ of `relic_guard.routing_load` (whose line scanner and collector it shares):
 from __future__ import annotations
 
 import difflib
-import math
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from datetime import time
 from pathlib import Path
 from typing import Any, Final
 
-from relic_guard.errors import ConfigError
+from relic_guard import routing_load, toml_tables
 from relic_guard.patrols.model import (
     MINUTES_PER_DAY,
     Checkpoint,
@@ -58,11 +56,8 @@ from relic_guard.routing_load import (
     ID_PATTERN,
     Path_,
     _Problems,
-    _scan,
     _string,
     _string_list,
-    _syntax_problem,
-    read_config_text,
 )
 
 TABLE: Final = "route"
@@ -103,61 +98,24 @@ _CLOCK: Final = re.compile(r"(\d{1,2}):(\d{2})")
 
 def load_routes(path: Path, sites: Mapping[str, PatrolSite]) -> tuple[Route, ...]:
     """Read and validate `path` against the registry's `sites`; raise ConfigError listing every problem."""
-    text = read_config_text(path, "patrol routes")
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError([_syntax_problem(path, str(error))]) from None
-    problems = _Problems(path, _scan(text))
-    routes = _build(document, sites, problems)
-    if problems.items:
-        raise ConfigError(problems.items)
-    return routes
+    # Labelled as routing labels its tables (this file's [[route]] is one of them).
+    return toml_tables.load(
+        path,
+        "patrol routes",
+        lambda document, problems: _build(document, sites, problems),
+        tables=routing_load._TABLES,
+    )
 
 
 def _suggest(word: str, candidates: Iterable[str]) -> str | None:
-    options = list(candidates)
-    alias = _ALIASES.get(word.lower())
-    if alias in options:
-        return alias
-    found = difflib.get_close_matches(word.lower(), options, n=1, cutoff=0.6)
-    return found[0] if found else None
-
-
-def _unknown_keys(entry: Mapping[str, Any], known: Iterable[str], at: Path_, problems: _Problems) -> None:
-    keys = tuple(known)
-    for key in entry:
-        if key not in keys:
-            suggestion = _suggest(key, keys)
-            hint = f"did you mean '{suggestion}'?" if suggestion else f"the keys here are: {', '.join(keys)}"
-            problems.add((*at, key), f"unknown key '{key}'; {hint}")
-
-
-def _tables(value: Any, at: Path_, name: str, problems: _Problems) -> list[tuple[int, dict[str, Any]]]:
-    if isinstance(value, dict):
-        return [(0, value)]
-    if not isinstance(value, list):
-        problems.add(at, f"must be a list of tables; write [[{name}]] above each entry")
-        return []
-    found: list[tuple[int, dict[str, Any]]] = []
-    for index, item in enumerate(value):
-        if isinstance(item, dict):
-            found.append((index, item))
-        else:
-            problems.add((*at, index), f"must be a table; write [[{name}]] and key = value lines below it")
-    return found
+    return routing_load._suggest(word, candidates, _ALIASES)
 
 
 def _build(document: dict[str, Any], sites: Mapping[str, PatrolSite], problems: _Problems) -> tuple[Route, ...]:
-    for name, value in document.items():
-        if name != TABLE:
-            suggestion = _suggest(name, (TABLE,))
-            hint = "did you mean [[route]]?" if suggestion else "the file holds [[route]] tables only"
-            problems.add((name,), f"unknown {'table' if isinstance(value, dict | list) else 'key'}; {hint}")
     routes: list[Route] = []
     route_lines: dict[str, int] = {}
     code_places: dict[str, str] = {}
-    for index, entry in _tables(document.get(TABLE, []), (TABLE,), "route", problems):
+    for index, entry in toml_tables.entries(document, TABLE, problems, _ALIASES):
         at: Path_ = (TABLE, index)
         route = _route(entry, at, sites, code_places, problems)
         if route is None:
@@ -182,7 +140,7 @@ def _route(
     code_places: dict[str, str],
     problems: _Problems,
 ) -> Route | None:
-    _unknown_keys(entry, _KEYS["route"], at, problems)
+    toml_tables.unknown_keys(entry, _KEYS["route"], at, problems, _ALIASES)
     before = len(problems.items)
     route_id = _id(entry, at, problems)
     name = _string(entry, "name", at, problems, required=True)
@@ -200,7 +158,9 @@ def _route(
     seen_ids: set[str] = set()
     if "checkpoint" not in entry:
         problems.add(at, "has no checkpoints; add a [[route.checkpoint]] table for each spot on the walk")
-    for index, item in _tables(entry.get("checkpoint", []), (*at, "checkpoint"), "route.checkpoint", problems):
+    for index, item in toml_tables.tables(
+        entry.get("checkpoint", []), (*at, "checkpoint"), "route.checkpoint", problems
+    ):
         checkpoint = _checkpoint(item, (*at, "checkpoint", index), problems)
         if checkpoint is None:
             continue
@@ -223,7 +183,7 @@ def _route(
         problems.add(
             at, 'has no frequency; add [[route.frequency]] with kind = "daily", "every_n_hours_while_open" or "night"'
         )
-    for index, item in _tables(entry.get("frequency", []), (*at, "frequency"), "route.frequency", problems):
+    for index, item in toml_tables.tables(entry.get("frequency", []), (*at, "frequency"), "route.frequency", problems):
         rule = _rule(item, (*at, "frequency", index), site, problems)
         if rule is None:
             continue
@@ -295,13 +255,15 @@ def _custodians(entry: Mapping[str, Any], at: Path_, site: PatrolSite | None, pr
 
 
 def _checkpoint(entry: Mapping[str, Any], at: Path_, problems: _Problems) -> Checkpoint | None:
-    _unknown_keys(entry, _KEYS["checkpoint"], at, problems)
+    toml_tables.unknown_keys(entry, _KEYS["checkpoint"], at, problems, _ALIASES)
     checkpoint_id = _id(entry, at, problems)
     name = _string(entry, "name", at, problems, required=True)
     code = _string(entry, "code", at, problems, required=True)
-    lat = _float(entry, "lat", at, problems, low=-90.0, high=90.0, example="36.3612")
-    lon = _float(entry, "lon", at, problems, low=-180.0, high=180.0, example="116.9951")
-    radius_m = _float(entry, "radius_m", at, problems, low=1.0, high=100_000.0, example="50")
+    lat = toml_tables.number(entry, "lat", at, problems, low=-90.0, high=90.0, example="lat = 36.3612")
+    lon = toml_tables.number(entry, "lon", at, problems, low=-180.0, high=180.0, example="lon = 116.9951")
+    radius_m = toml_tables.number(
+        entry, "radius_m", at, problems, low=1.0, high=100_000.0, example="radius_m = 50"
+    )
     ok = None not in (checkpoint_id, name, code)
     if ("lat" in entry) != ("lon" in entry):
         missing = "lon" if "lat" in entry else "lat"
@@ -318,26 +280,8 @@ def _checkpoint(entry: Mapping[str, Any], at: Path_, problems: _Problems) -> Che
     return Checkpoint(id=checkpoint_id, name=name, code=code, lat=lat, lon=lon, radius_m=radius_m)
 
 
-def _float(
-    entry: Mapping[str, Any], key: str, at: Path_, problems: _Problems, *, low: float, high: float, example: str
-) -> float | None:
-    value = entry.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        hint = "write the number without quotes" if isinstance(value, str) else "write a number"
-        problems.add((*at, key), f"expected a number, got {value!r}; {hint}, like {key} = {example}")
-        return None
-    if not math.isfinite(value) or not low <= value <= high:
-        problems.add(
-            (*at, key), f"{value} is out of range; give a number from {low:g} to {high:g}, like {key} = {example}"
-        )
-        return None
-    return float(value)
-
-
 def _rule(entry: Mapping[str, Any], at: Path_, site: PatrolSite | None, problems: _Problems) -> FrequencyRule | None:
-    _unknown_keys(entry, _KEYS["frequency"], at, problems)
+    toml_tables.unknown_keys(entry, _KEYS["frequency"], at, problems, _ALIASES)
     choices = ", ".join(f'"{kind.value}"' for kind in RoundKind)
     value = entry.get("kind")
     if value is None:
@@ -365,7 +309,7 @@ def _rule(entry: Mapping[str, Any], at: Path_, site: PatrolSite | None, problems
             return None
         return DailyRule(window_start=start, window_end=end)
     if kind is RoundKind.WHILE_OPEN:
-        hours = _float(entry, "every_h", at, problems, low=1 / 60, high=24.0, example="2")
+        hours = toml_tables.number(entry, "every_h", at, problems, low=1 / 60, high=24.0, example="every_h = 2")
         if "every_h" not in entry:
             problems.add((*at, "every_h"), "is missing; add every_h = 2 (hours between rounds while open)")
         if site is not None and site.open_hours is None:
@@ -383,7 +327,9 @@ def _rule(entry: Mapping[str, Any], at: Path_, site: PatrolSite | None, problems
             return None
         return WhileOpenRule(every_min=round(minutes))
     times = _clock_list(entry, at, problems)
-    tolerance = _float(entry, "tolerance_min", at, problems, low=1.0, high=MINUTES_PER_DAY / 2, example="60")
+    tolerance = toml_tables.number(
+        entry, "tolerance_min", at, problems, low=1.0, high=MINUTES_PER_DAY / 2, example="tolerance_min = 60"
+    )
     if "tolerance_min" not in entry:
         problems.add((*at, "tolerance_min"), "is missing; add tolerance_min = 60 (minutes either side of each time)")
     if times is None or tolerance is None:

@@ -36,7 +36,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import time
@@ -45,9 +44,8 @@ from pathlib import Path
 from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import urlsplit
 
-from relic_guard import routing_load
-from relic_guard.errors import ConfigError
-from relic_guard.routing_load import Path_, _scan, _syntax_problem, read_config_text
+from relic_guard import routing_load, toml_tables
+from relic_guard.routing_load import Path_, _Problems
 from sensors.model import Source
 from sensors.video import Arming, CameraConfig, FireCueConfig, MotionConfig, TamperConfig, VideoConfigError, Zone
 
@@ -131,76 +129,21 @@ class Camera:
         return self.url is not None and self.url.startswith("file:")
 
 
-class _Problems(routing_load._Problems):
-    """routing_load's collector, labelling the tables of this file."""
-
-    def add(self, at: Path_, message: str) -> None:
-        line = self.line_of(at) or 0
-        self._found.append((line, len(self._found), f"{self.where(at)}: {_label(at)}: {message}"))
-
-
-def _label(at: Path_) -> str:
-    """("camera", 0, "zone", 1, "polygon") -> '[[camera]] #1 zone[2] polygon'."""
-    if not at:
-        return "file"
-    head, *rest = at
-    text = f"[[{head}]]" if head == TABLE else str(head)
-    if rest and isinstance(rest[0], int):
-        text += f" #{rest[0] + 1}"
-        rest = rest[1:]
-    for part in rest:
-        text += f"[{part + 1}]" if isinstance(part, int) else f" {part}"
-    return text
-
-
 def load_cameras(
     path: Path, sites: Mapping[str, CameraSite], devices: Mapping[tuple[str, str], CameraDevice]
 ) -> dict[tuple[str, str], Camera]:
     """Read and validate `path` against the registry; the cameras by (site, device), or
     ConfigError listing every problem."""
-    text = read_config_text(path, "cameras")
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError([_syntax_problem(path, str(error))]) from None
-    problems = _Problems(path, _scan(text))
-    cameras = _build(document, path.parent, sites, devices, problems)
-    if problems.items:
-        raise ConfigError(problems.items)
-    return cameras
+    return toml_tables.load(
+        path,
+        "cameras",
+        lambda document, problems: _build(document, path.parent, sites, devices, problems),
+        tables=(TABLE,),
+    )
 
 
 def _suggest(word: str, candidates: Iterable[str]) -> str | None:
-    options = list(candidates)
-    alias = _ALIASES.get(word.lower())
-    if alias in options:
-        return alias
-    found = difflib.get_close_matches(word.lower(), options, n=1, cutoff=0.6)
-    return found[0] if found else None
-
-
-def _unknown_keys(entry: Mapping[str, Any], known: Iterable[str], at: Path_, problems: _Problems) -> None:
-    keys = tuple(known)
-    for key in entry:
-        if key not in keys:
-            suggestion = _suggest(key, keys)
-            hint = f"did you mean '{suggestion}'?" if suggestion else f"the keys here are: {', '.join(keys)}"
-            problems.add((*at, key), f"unknown key '{key}'; {hint}")
-
-
-def _tables(value: Any, at: Path_, name: str, problems: _Problems) -> list[tuple[int, dict[str, Any]]]:
-    if isinstance(value, dict):  # a single [camera] or [camera.zone] table: one entry
-        return [(0, value)]
-    if not isinstance(value, list):
-        problems.add(at, f"must be a list of tables; write [[{name}]] above each entry")
-        return []
-    found: list[tuple[int, dict[str, Any]]] = []
-    for index, item in enumerate(value):
-        if isinstance(item, dict):
-            found.append((index, item))
-        else:
-            problems.add((*at, index), f"must be a table; write [[{name}]] and key = value lines below it")
-    return found
+    return routing_load._suggest(word, candidates, _ALIASES)
 
 
 def _build(
@@ -210,14 +153,9 @@ def _build(
     devices: Mapping[tuple[str, str], CameraDevice],
     problems: _Problems,
 ) -> dict[tuple[str, str], Camera]:
-    for name, value in document.items():
-        if name != TABLE:
-            suggestion = _suggest(name, (TABLE,))
-            hint = "did you mean [[camera]]?" if suggestion else "the file holds [[camera]] tables only"
-            problems.add((name,), f"unknown {'table' if isinstance(value, dict | list) else 'key'}; {hint}")
     cameras: dict[tuple[str, str], Camera] = {}
     lines: dict[tuple[str, str], int] = {}
-    for index, entry in _tables(document.get(TABLE, []), (TABLE,), "camera", problems):
+    for index, entry in toml_tables.entries(document, TABLE, problems, _ALIASES):
         at: Path_ = (TABLE, index)
         camera = _camera(entry, at, folder, sites, devices, problems)
         if camera is None:
@@ -239,7 +177,7 @@ def _camera(
     devices: Mapping[tuple[str, str], CameraDevice],
     problems: _Problems,
 ) -> Camera | None:
-    _unknown_keys(entry, _KEYS["camera"], at, problems)
+    toml_tables.unknown_keys(entry, _KEYS["camera"], at, problems, _ALIASES)
     before = len(problems.items)
     device_id = routing_load._string(entry, "id", at, problems, required=True)
     site_id = routing_load._string(entry, "site", at, problems, required=True)
@@ -260,8 +198,8 @@ def _camera(
             problems.add((*at, "id"), f'device "{device_id}" of site "{site_id}" is a {device.source.value} device in '
                          "devices.csv; a camera needs source video")
     url = _url(entry, at, folder, problems)
-    max_fps = _number(entry, "max_fps", at, problems, low=0.0, high=MAX_FPS, example="max_fps = 2",
-                      unit="frames per second", low_open=True)
+    max_fps = toml_tables.number(entry, "max_fps", at, problems, low=0.0, high=MAX_FPS, example="max_fps = 2",
+                                 unit="frames per second", low_open=True)
     width = entry.get("analysis_width_px")
     if width is not None and (isinstance(width, bool) or not isinstance(width, int)):
         problems.add((*at, "analysis_width_px"), f"expected a whole number of pixels, got {width!r}; "
@@ -324,51 +262,24 @@ def _url(entry: Mapping[str, Any], at: Path_, folder: Path, problems: _Problems)
     return f"file:{file_path}"
 
 
-def _number(
-    entry: Mapping[str, Any],
-    key: str,
-    at: Path_,
-    problems: _Problems,
-    *,
-    low: float,
-    high: float,
-    example: str,
-    unit: str,
-    low_open: bool = False,
-) -> float | None:
-    value = entry.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        hint = "write the number without quotes" if isinstance(value, str) else "write a number"
-        problems.add((*at, key), f"expected {unit} as a number, got {value!r}; {hint}, like {example}")
-        return None
-    too_low = value <= low if low_open else value < low
-    if not math.isfinite(value) or too_low or value > high:
-        bound = f"above {low:g}" if low_open else f"from {low:g}"
-        problems.add((*at, key), f"{value} is out of range; give {unit} {bound} to {high:g}, like {example}")
-        return None
-    return float(value)
-
-
 def _zones(entry: Mapping[str, Any], at: Path_, problems: _Problems) -> tuple[list[Zone], dict[str, ZoneEvent]]:
     zones: list[Zone] = []
     events: dict[str, ZoneEvent] = {}
     if "zone" not in entry:
         return zones, events
     names: dict[str, int] = {}
-    for index, item in _tables(entry["zone"], (*at, "zone"), "camera.zone", problems):
+    for index, item in toml_tables.tables(entry["zone"], (*at, "zone"), "camera.zone", problems):
         place: Path_ = (*at, "zone", index)
-        _unknown_keys(item, _KEYS["zone"], place, problems)
+        toml_tables.unknown_keys(item, _KEYS["zone"], place, problems, _ALIASES)
         before = len(problems.items)
         name = routing_load._string(item, "name", place, problems, required=True)
         polygon = _polygon(item, place, problems)
         arming = _choice(item, "arming", Arming, place, problems)
         event = _choice(item, "event", ZoneEvent, place, problems)
-        share = _number(item, "min_area_share", place, problems, low=0.0, high=1.0, low_open=True,
-                        unit="a share of the zone", example="min_area_share = 0.02")
-        duration = _number(item, "min_duration_s", place, problems, low=0.0, high=3600.0,
-                           unit="seconds", example="min_duration_s = 1.0")
+        share = toml_tables.number(item, "min_area_share", place, problems, low=0.0, high=1.0, low_open=True,
+                                   unit="a share of the zone", example="min_area_share = 0.02")
+        duration = toml_tables.number(item, "min_duration_s", place, problems, low=0.0, high=3600.0,
+                                      unit="seconds", example="min_duration_s = 1.0")
         if len(problems.items) > before or name is None or polygon is None:
             continue
         if name in names:
