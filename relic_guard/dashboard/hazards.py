@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Final
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -471,40 +471,37 @@ def hazards_pages(deps: DashboardDeps, templates: Templates) -> APIRouter:
             return i18n.t("hazard.error.too_long", lang).format(n=MAX_TEXT)
         return None
 
-    @router.post("/hazards/{hazard_id}/plan", response_class=HTMLResponse)
-    async def plan_form(request: Request, hazard_id: str, csrf: str = Form(""), plan: str = Form("")) -> Response:
+    async def text_action(request: Request, hazard_id: str, csrf: str, typed: str, action: HazardAction,
+                          done: str, draft_key: str, missing_key: str,
+                          make: Callable[[Hazard, str, datetime, str], Transition]) -> Response:
+        """A form that moves the hazard with one text (a plan, a reason), checked as typed."""
         user = await current_user(request)
         check_csrf(request, csrf)
-        lang = lang_of(request)
-        text = plan.strip()
+        text = typed.strip()
         now = service.clock()
-        return await act(request, user, hazard_id, HazardAction.PLAN, "plan",
-                         lambda h: model.plan(h, by=user.principal.actor, now=now, plan_text=text),
-                         {"plan": plan}, text_problem(text, "hazard.error.need_plan", lang))
+        return await act(request, user, hazard_id, action, done,
+                         lambda h: make(h, user.principal.actor, now, text),
+                         {draft_key: typed}, text_problem(text, missing_key, lang_of(request)))
+
+    @router.post("/hazards/{hazard_id}/plan", response_class=HTMLResponse)
+    async def plan_form(request: Request, hazard_id: str, csrf: str = Form(""), plan: str = Form("")) -> Response:
+        return await text_action(request, hazard_id, csrf, plan, HazardAction.PLAN, "plan", "plan",
+                                 "hazard.error.need_plan",
+                                 lambda h, by, now, text: model.plan(h, by=by, now=now, plan_text=text))
 
     @router.post("/hazards/{hazard_id}/cancel", response_class=HTMLResponse)
     async def cancel_form(request: Request, hazard_id: str, csrf: str = Form(""),
                           reason: str = Form("")) -> Response:
-        user = await current_user(request)
-        check_csrf(request, csrf)
-        lang = lang_of(request)
-        text = reason.strip()
-        now = service.clock()
-        return await act(request, user, hazard_id, HazardAction.CANCEL, "cancel",
-                         lambda h: model.cancel(h, by=user.principal.actor, now=now, reason=text),
-                         {"cancel_reason": reason}, text_problem(text, "hazard.error.need_reason", lang))
+        return await text_action(request, hazard_id, csrf, reason, HazardAction.CANCEL, "cancel", "cancel_reason",
+                                 "hazard.error.need_reason",
+                                 lambda h, by, now, text: model.cancel(h, by=by, now=now, reason=text))
 
     @router.post("/hazards/{hazard_id}/reopen", response_class=HTMLResponse)
     async def reopen_form(request: Request, hazard_id: str, csrf: str = Form(""),
                           reason: str = Form("")) -> Response:
-        user = await current_user(request)
-        check_csrf(request, csrf)
-        lang = lang_of(request)
-        text = reason.strip()
-        now = service.clock()
-        return await act(request, user, hazard_id, HazardAction.REOPEN, "reopen",
-                         lambda h: model.reopen(h, by=user.principal.actor, now=now, reason=text),
-                         {"reopen_reason": reason}, text_problem(text, "hazard.error.need_reason", lang))
+        return await text_action(request, hazard_id, csrf, reason, HazardAction.REOPEN, "reopen", "reopen_reason",
+                                 "hazard.error.need_reason",
+                                 lambda h, by, now, text: model.reopen(h, by=by, now=now, reason=text))
 
     @router.post("/hazards/{hazard_id}/close", response_class=HTMLResponse)
     async def close_form(request: Request, hazard_id: str) -> Response:

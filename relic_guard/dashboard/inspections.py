@@ -37,7 +37,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
-from starlette.types import Message
 
 from relic_guard.alerting.api import History, HistoryUnavailable
 from relic_guard.alerting.records import SYSTEM_ACTOR
@@ -45,7 +44,7 @@ from relic_guard.alerting.tokens import Principal
 from relic_guard.audit import AuditEntry
 from relic_guard.dashboard import i18n
 from relic_guard.dashboard.app import DashboardDeps, Templates, check_csrf, lang_of, make_current_user
-from relic_guard.dashboard.mobile import PHOTO_HEADERS, UploadTooLarge
+from relic_guard.dashboard.mobile import PHOTO_HEADERS, UploadTooLarge, bounded_form
 from relic_guard.dashboard.users import WebUser
 from relic_guard.hazards.model import Hazard, HazardError, HazardSource, Severity
 from relic_guard.hazards.workdays import local_day
@@ -311,27 +310,6 @@ def findings_of(form: CompletionForm) -> list[Finding]:
         found.append(Finding(title=row["title"], severity=severity, description=row["description"],
                              site_id=row["site"] or None))
     return found
-
-
-async def bounded_form(request: Request, limit: int, max_fields: int) -> FormData:
-    """The multipart form, read only while the body stays within `limit` bytes (as the phone page's
-    report form is read, with room for the findings' fields)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise UploadTooLarge()
-    received = 0
-    upstream = request.receive
-
-    async def receive() -> Message:
-        nonlocal received
-        message = await upstream()
-        if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise UploadTooLarge()
-        return message
-
-    return await Request(request.scope, receive).form(max_files=1, max_fields=max_fields)
 
 
 def _field(form: FormData, name: str) -> str:

@@ -545,7 +545,7 @@ def mobile_pages(deps: DashboardDeps, templates: Templates) -> APIRouter:
 
 # Helpers --------------------------------------------------------------------------------------
 
-async def bounded_form(request: Request, limit: int) -> FormData:
+async def bounded_form(request: Request, limit: int, max_fields: int = 8) -> FormData:
     """The multipart form, read only while the body stays within `limit` bytes (a declared
     Content-Length over it is refused before reading anything). Starlette spools file parts to
     disk without a bound of its own; this keeps a huge upload from filling it."""
@@ -564,7 +564,7 @@ async def bounded_form(request: Request, limit: int) -> FormData:
                 raise UploadTooLarge()
         return message
 
-    return await Request(request.scope, receive).form(max_files=1, max_fields=8)
+    return await Request(request.scope, receive).form(max_files=1, max_fields=max_fields)
 
 
 def _text(value: str | UploadFile | None) -> str:
