@@ -24,7 +24,7 @@ callers who see every site, and the alert service logs that it has nobody to rou
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Final, Protocol
 
 from alerts.model import Alert, AlertKey, Audience, Category, Severity, audiences
@@ -155,7 +155,7 @@ def end_inspection_alerts(service: AlertService, ended: OverdueEnded) -> list[Al
     return [alert for alert in closed if alert is not None]
 
 
-def hand_to_service(service: AlertService, found: list[OverdueNotice | OverdueEnded]) -> None:
+def hand_to_service(service: AlertService, found: Sequence[OverdueNotice | OverdueEnded]) -> None:
     """Raise the job's notices and end the alerts of inspections finished, in the job's order."""
     for item in found:
         if isinstance(item, OverdueEnded):

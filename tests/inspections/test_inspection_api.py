@@ -3,7 +3,6 @@ AlertService) and a real PostgreSQL: scope, roles, the lifecycle, findings, audi
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,15 +18,14 @@ from relic_guard.alerting.service import AckLinks, AlertService
 from relic_guard.alerting.tokens import Principal, Role, TokenStore
 from relic_guard.api_routers import api_routers
 from relic_guard.audit import AuditEntry
-from relic_guard.embedded import EmbeddedPostgres
 from relic_guard.hazards.model import HazardSource, Severity
 from relic_guard.inspections import api as inspections_api
 from relic_guard.inspections.annual import AnnualPolicy
 from relic_guard.registry import Registry, Site
 from relic_guard.store import hazard_store, inspection_store
-from relic_guard.store.schema import migrate
 from relic_guard.web import ReadinessProbe, create_app
 from tests.alerts.support import context
+from tests.inspections.conftest import CLEARED
 
 NOW = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)  # 10:00 in China
 SITES = {
@@ -66,26 +64,6 @@ class ListJournal:
 
     def audit_kinds(self) -> list[tuple[str, str, str]]:
         return [(i.kind, i.subject, i.actor) for i in self.items if isinstance(i, AuditEntry)]
-
-# Emptied before each test, in an order the foreign keys allow (DELETE: quicker than TRUNCATE for a
-# few rows). The audit trail refuses deletion and keeps growing; nothing here depends on its length.
-CLEARED = ("inspection_overdue_state", "inspection_events", "inspections", "draws", "hazard_deadline_state",
-           "hazard_events", "hazards", "hazard_reports", "hazard_photos")
-
-
-@pytest.fixture(scope="module")
-def database(pg_server: EmbeddedPostgres) -> Iterator[str]:
-    """One migrated database for the module (making one per test would cost most of the time)."""
-    name = f"inspection_api_{os.getpid()}"
-    with psycopg.connect(pg_server.url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql://{pg_server.user}@127.0.0.1:{pg_server.port}/{name}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        migrate(conn)
-    yield url
-    with psycopg.connect(pg_server.url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
 
 @pytest.fixture
 def db(database: str) -> Iterator[psycopg.Connection[Any]]:

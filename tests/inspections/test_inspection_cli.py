@@ -3,8 +3,6 @@ PostgreSQL and the example registry (8 sites in 4 districts)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,45 +13,15 @@ from typer.testing import CliRunner, Result
 
 from relic_guard import audit
 from relic_guard.cli import app
-from relic_guard.embedded import EmbeddedPostgres
 from relic_guard.hazards.model import HazardSource, Severity
 from relic_guard.inspections.annual import AnnualPolicy
 from relic_guard.registry import load_registry
 from relic_guard.store import hazard_store, inspection_store
-from relic_guard.store.schema import migrate
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "config"
 EVALUATION = "2026/site_evaluation/lingyan-si"
 SUPERVISION = "2026/district_supervision/长清区"
 JPEG = b"\xff\xd8\xff\xe0" + "千佛殿".encode() * 16
-
-# Emptied before each test, in an order the foreign keys allow (DELETE: quicker than TRUNCATE for a
-# few rows). The audit trail refuses deletion and keeps growing; nothing here depends on its length.
-CLEARED = ("inspection_overdue_state", "inspection_events", "inspections", "draws", "hazard_deadline_state",
-           "hazard_events", "hazards", "hazard_reports", "hazard_photos")
-
-
-@pytest.fixture(scope="module")
-def database(pg_server: EmbeddedPostgres) -> Iterator[str]:
-    """One migrated database for the module (making one per test would cost most of the time)."""
-    name = f"inspection_cli_{os.getpid()}"
-    with psycopg.connect(pg_server.url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql://{pg_server.user}@127.0.0.1:{pg_server.port}/{name}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        migrate(conn)
-    yield url
-    with psycopg.connect(pg_server.url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture
-def db(database: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(database, autocommit=True) as conn:
-        for table in CLEARED:
-            conn.execute(f"DELETE FROM {table}")
-        yield conn
-
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:

@@ -3,8 +3,6 @@ committed when the job returns), and its notices raised on a real AlertService w
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -18,7 +16,6 @@ from alerts.routing import ChannelTarget, Directory, Recipient, RouteMatch, Rout
 from relic_guard.alerting.dispatch import Notice
 from relic_guard.alerting.records import AlertSnapshot, JournalItem
 from relic_guard.alerting.service import AckLinks, AlertService
-from relic_guard.embedded import EmbeddedPostgres
 from relic_guard.hazards.workdays import CHINA_STANDARD_TIME
 from relic_guard.inspections.alerting import alert_key, hand_to_service, raise_inspection_notice
 from relic_guard.inspections.annual import (
@@ -34,7 +31,6 @@ from relic_guard.registry import Site
 from relic_guard.routing_load import RoutingConfig
 from relic_guard.schedule.daemon import build_schedule
 from relic_guard.store import inspection_store
-from relic_guard.store.schema import migrate
 from tests.alerts.support import context
 
 Conn = psycopg.Connection[Any]
@@ -56,34 +52,6 @@ def cst(month: int, day: int, hour: int = 9) -> datetime:
 
 
 STEP1, STEP2 = cst(10, 1), cst(10, 13)  # due 09-30; five working days after 10-01, past National Day
-
-# Emptied before each test, in an order the foreign keys allow (DELETE: quicker than TRUNCATE for a
-# few rows). The audit trail refuses deletion and keeps growing; nothing here depends on its length.
-CLEARED = ("inspection_overdue_state", "inspection_events", "inspections", "draws", "hazard_deadline_state",
-           "hazard_events", "hazards", "hazard_reports", "hazard_photos")
-
-
-@pytest.fixture(scope="module")
-def database(pg_server: EmbeddedPostgres) -> Iterator[str]:
-    """One migrated database for the module (making one per test would cost most of the time)."""
-    name = f"inspection_job_{os.getpid()}"
-    with psycopg.connect(pg_server.url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql://{pg_server.user}@127.0.0.1:{pg_server.port}/{name}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        migrate(conn)
-    yield url
-    with psycopg.connect(pg_server.url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture
-def db(database: str) -> Iterator[Conn]:
-    with psycopg.connect(database, autocommit=True) as conn:
-        for table in CLEARED:
-            conn.execute(f"DELETE FROM {table}")
-        yield conn
-
 
 @dataclass
 class Handed:

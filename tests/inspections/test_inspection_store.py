@@ -3,7 +3,6 @@ their record and audit entries, findings tracked as hazards, and the overdue sta
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -14,7 +13,6 @@ from psycopg.types.json import Jsonb
 
 from relic_guard import audit
 from relic_guard.audit import AuditEntry
-from relic_guard.embedded import EmbeddedPostgres
 from relic_guard.hazards.model import HazardSource, HazardStatus, Severity
 from relic_guard.inspections.annual import (
     AnnualPolicy,
@@ -32,7 +30,7 @@ from relic_guard.inspections.draw import Inspector, PastInspection, Period, Targ
 from relic_guard.registry import Site
 from relic_guard.store import hazard_store, inspection_store
 from relic_guard.store.hazards import photo_of
-from relic_guard.store.schema import migrate
+from tests.inspections.conftest import CLEARED
 
 Conn = psycopg.Connection[Any]
 KEY = bytes(range(32))
@@ -48,26 +46,6 @@ SITES = {
 EVALUATION = "2026/site_evaluation/lingyan-si"
 SUPERVISION = "2026/district_supervision/长清区"
 JPEG = b"\xff\xd8\xff\xe0" + "灵岩寺千佛殿".encode() * 8
-
-# Emptied before each test, in an order the foreign keys allow (DELETE: quicker than TRUNCATE for a
-# few rows). The audit trail refuses deletion and keeps growing; nothing here depends on its length.
-CLEARED = ("inspection_overdue_state", "inspection_events", "inspections", "draws", "hazard_deadline_state",
-           "hazard_events", "hazards", "hazard_reports", "hazard_photos")
-
-
-@pytest.fixture(scope="module")
-def database(pg_server: EmbeddedPostgres) -> Iterator[str]:
-    """One migrated database for the module (making one per test would cost most of the time)."""
-    name = f"inspection_store_{os.getpid()}"
-    with psycopg.connect(pg_server.url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql://{pg_server.user}@127.0.0.1:{pg_server.port}/{name}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        migrate(conn)
-    yield url
-    with psycopg.connect(pg_server.url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
 
 @pytest.fixture
 def db(database: str) -> Iterator[Conn]:
