@@ -181,6 +181,35 @@ async def test_live_js_keeps_the_queue(world: World) -> None:
         await page.close()
 
 
+async def test_the_alarm_calls_again_until_the_critical_alert_is_acknowledged(world: World) -> None:
+    alert = world.fire(OTHER, "f1")
+
+    def repeating_page(feed: LiveFeed) -> FastAPI:
+        app = browser_app(feed)
+        app.router.routes = [r for r in app.router.routes if getattr(r, "path", None) != "/"]
+
+        @app.get("/")
+        async def page() -> HTMLResponse:
+            quick = PAGE.replace('<table id="alert-queue">', '<table id="alert-queue" data-alarm-repeat-s="0.5">')
+            return HTMLResponse(quick, headers={"Content-Security-Policy": CSP})
+
+        return app
+
+    async with serve(world, app=repeating_page, queue_size=4) as live, chromium() as browser:
+        page = await browser.new_page()
+        await page.add_init_script(COUNT_OSCILLATORS)
+        await page.goto(live.url + "/")
+        await page.wait_for_function("() => document.querySelectorAll('#alert-queue tbody tr').length === 1")
+        await page.mouse.click(5, 300)  # the gesture that allows sound
+        await page.wait_for_function("() => window.__alarms >= 3")  # the first call, then again and again
+        world.service.acknowledge(alert.id, "user:ops")
+        await page.wait_for_function("() => !document.querySelector('tr.critical-new')")
+        settled = await page.evaluate("window.__alarms")
+        await page.wait_for_timeout(1500)  # three periods: no call once acknowledged
+        assert await page.evaluate("window.__alarms") == settled
+        await page.close()
+
+
 def test_the_page_of_the_test_uses_only_the_documented_hooks() -> None:
     # The contract the module docstring of live.js states, as this test's page uses it.
     script = (STATIC / "live.js").read_text(encoding="utf-8")

@@ -15,7 +15,9 @@
  * event "live:row" (detail: the alert object), for page scripts that add buttons to it.
  *
  * Sound: browsers play audio only after a user gesture on the page, so a banner asks for one
- * click and stays until it comes; an alarm that arrives before it sounds on that click.
+ * click and stays until it comes; an alarm that arrives before it sounds on that click. While a
+ * critical alert stays unacknowledged the alarm sounds again every `data-alarm-repeat-s` seconds
+ * of the table (default 30): one burst at 3 a.m. is easily missed, a steady call is not.
  */
 (function () {
   'use strict';
@@ -29,6 +31,7 @@
   const RANK = {critical: 4, major: 3, minor: 2, warning: 1, info: 0};
   const CLOSED = {resolved: true, false_alarm: true};
   const MUTE_KEY = 'relic-guard.alarm-muted';
+  const REPEAT_MS = 1000 * (Number(table.getAttribute('data-alarm-repeat-s')) || 30);
   const baseTitle = document.title;
 
   const heads = table.querySelectorAll('thead th[data-col]');
@@ -172,14 +175,22 @@
   let flashTimer = 0;
   let flashOn = false;
 
+  let repeatTimer = 0;
+
   function updateTitle() {
     const row = tbody.querySelector('tr.critical-new');
     if (!row) {
       if (flashTimer) { clearInterval(flashTimer); flashTimer = 0; }
+      if (repeatTimer) { clearInterval(repeatTimer); repeatTimer = 0; }
       document.title = baseTitle;
       return;
     }
     if (!flashTimer) flashTimer = setInterval(flash, 1000);
+    if (!repeatTimer) repeatTimer = setInterval(repeatAlarm, REPEAT_MS);
+  }
+
+  function repeatAlarm() {
+    if (tbody.querySelector('tr.critical-new')) raiseAlarm(); else updateTitle();
   }
 
   function flash() {
