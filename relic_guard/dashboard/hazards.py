@@ -37,10 +37,10 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from relic_guard.alerting.api import History, HistoryUnavailable
-from relic_guard.alerting.records import SYSTEM_ACTOR
 from relic_guard.dashboard import i18n
 from relic_guard.dashboard.app import DashboardDeps, Templates, check_csrf, lang_of, make_current_user
 from relic_guard.dashboard.mobile import MAX_UPLOAD_BYTES, UploadTooLarge, bounded_form
+from relic_guard.dashboard.people import actor_text
 from relic_guard.dashboard.users import WebUser
 from relic_guard.hazards import model
 from relic_guard.hazards.api import (
@@ -200,16 +200,6 @@ def is_web_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
-def who_text(actor: str | None, lang: str) -> str:
-    """`user:wang` → `wang`; the daemon's own jobs → 系统."""
-    if not actor:
-        return ""
-    if actor == SYSTEM_ACTOR:
-        return i18n.t("alert.actor.system", lang)
-    kind, _, ident = actor.partition(":")
-    return ident if kind in ("user", "recipient") and ident else actor
-
-
 def deadline_text(view: DeadlineView, lang: str) -> str:
     if view.overdue:
         days = view.working_days_overdue or 0
@@ -270,7 +260,7 @@ def evidence_lines(hazard_id: int, items: Sequence[Mapping[str, object]]) -> tup
     return tuple(lines)
 
 
-def timeline_line(event: HazardEvent, lang: str) -> TimelineLine:
+def timeline_line(event: HazardEvent, lang: str, names: Mapping[str, str] | None = None) -> TimelineLine:
     detail = event.detail
     kind = event.kind
     text = ""
@@ -293,8 +283,8 @@ def timeline_line(event: HazardEvent, lang: str) -> TimelineLine:
     key = f"hazard.kind.{kind}"
     word = i18n.t(key, lang)
     return TimelineLine(at=i18n.local_time(event.at, lang), kind=kind.removeprefix("hazard."),
-                        word=kind if word == key else word, actor=who_text(event.actor, lang), detail=text,
-                        evidence=evidence)
+                        word=kind if word == key else word, actor=actor_text(event.actor, lang, names=names),
+                        detail=text, evidence=evidence)
 
 
 def source_link(hazard: Hazard) -> str | None:
@@ -410,8 +400,8 @@ def hazards_pages(deps: DashboardDeps, templates: Templates) -> APIRouter:
             source_link=source_link(hazard),
             evidence=evidence_lines(hazard.id, [item.as_json() for item in hazard.evidence]),
             report_photo=photo_path(hazard.id, report_photo) if report_photo else None,
-            timeline=[timeline_line(event, lang) for event in events],
-            who=lambda actor: who_text(actor, lang),
+            timeline=[timeline_line(event, lang, deps.sessions.names) for event in events],
+            who=lambda actor: actor_text(actor, lang, names=deps.sessions.names),
             can_plan=hazard.status is HazardStatus.OPEN and may(principal, HazardAction.PLAN),
             can_close=is_open and may(principal, HazardAction.CLOSE),
             can_cancel=is_open and may(principal, HazardAction.CANCEL),

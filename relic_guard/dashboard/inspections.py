@@ -39,12 +39,12 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 
 from relic_guard.alerting.api import History, HistoryUnavailable
-from relic_guard.alerting.records import SYSTEM_ACTOR
 from relic_guard.alerting.tokens import Principal
 from relic_guard.audit import AuditEntry
 from relic_guard.dashboard import i18n
 from relic_guard.dashboard.app import DashboardDeps, Templates, check_csrf, lang_of, make_current_user
 from relic_guard.dashboard.mobile import PHOTO_HEADERS, UploadTooLarge, bounded_form
+from relic_guard.dashboard.people import actor_text
 from relic_guard.dashboard.users import WebUser
 from relic_guard.hazards.model import Hazard, HazardError, HazardSource, Severity
 from relic_guard.hazards.workdays import local_day
@@ -236,14 +236,7 @@ def subject_name(inspection: Inspection, sites: Mapping[str, Site]) -> str:
     return site.name if site is not None else inspection.target_name
 
 
-def who_text(actor: str, lang: str) -> str:
-    if actor == SYSTEM_ACTOR:
-        return i18n.t("alert.actor.system", lang)
-    kind, _, ident = actor.partition(":")
-    return ident if kind in ("user", "recipient") and ident else actor
-
-
-def record_line(event: InspectionEvent, lang: str) -> RecordLine:
+def record_line(event: InspectionEvent, lang: str, names: Mapping[str, str] | None = None) -> RecordLine:
     detail = event.detail
     kind = event.kind
     text = ""
@@ -251,9 +244,9 @@ def record_line(event: InspectionEvent, lang: str) -> RecordLine:
         text = f"{i18n.t('insp.field.due', lang)} {detail.get('due_on', '')}"
     elif kind == "inspection.drawn":
         people = detail.get("assignees")
-        names = "、".join(str(p) for p in people) if isinstance(people, list) else ""
+        team = "、".join(str(p) for p in people) if isinstance(people, list) else ""
         text = f"{detail.get('period', '')} · {i18n.t('insp.draw_no', lang).format(n=detail.get('draw_id', ''))}"
-        text += f" · {names}" if names else ""
+        text += f" · {team}" if team else ""
     elif kind in ("inspection.assigned", "inspection.reassigned"):
         people = detail.get("to")
         text = "、".join(str(p) for p in people) if isinstance(people, list) else ""
@@ -265,7 +258,8 @@ def record_line(event: InspectionEvent, lang: str) -> RecordLine:
     key = f"insp.event.{kind}"
     word = i18n.t(key, lang)
     return RecordLine(at=i18n.local_time(event.at, lang), kind=kind.removeprefix("inspection."),
-                      word=kind if word == key else word, actor=who_text(event.actor, lang), detail=text)
+                      word=kind if word == key else word, actor=actor_text(event.actor, lang, names=names),
+                      detail=text)
 
 
 def may_complete(who: Principal, inspection: Inspection) -> bool:
@@ -411,7 +405,7 @@ def inspections_pages(deps: DashboardDeps, templates: Templates) -> APIRouter:
             request, "inspection.html", status_code=status_code, inspection=inspection,
             subject=subject_name(inspection, service.sites), inspection_path=path,
             overdue=inspection.overdue_on(today()), findings=findings, attachments=attachments,
-            record=[record_line(event, lang) for event in record],
+            record=[record_line(event, lang, deps.sessions.names) for event in record],
             can_assign=inspection.status.is_open and principal.role in OVERSEERS,
             can_complete=is_assigned and may_complete(principal, inspection),
             district_sites=district_sites if inspection.kind is InspectionKind.DISTRICT_SUPERVISION else [],

@@ -51,6 +51,7 @@ from relic_guard.alerting.tokens import Role
 from relic_guard.audit import AuditEntry
 from relic_guard.dashboard import i18n
 from relic_guard.dashboard.app import HERE, DashboardDeps, Templates, check_csrf, make_current_user
+from relic_guard.dashboard.people import actor_text
 from relic_guard.dashboard.users import WebUser
 from relic_guard.patrols import store as patrol_store
 from relic_guard.registry import Site
@@ -289,18 +290,6 @@ def patrol_rows(rounds: list[patrol_store.StoredRound], now: datetime, sites: Ma
     return rows
 
 
-def who_text(actor: str | None, routing: RoutingConfig | None) -> str | None:
-    """A person's name for an actor (`user:wang`, `recipient:wjg`), as far as it is known here."""
-    if actor is None:
-        return None
-    kind, _, ident = actor.partition(":")
-    if kind == "recipient" and routing is not None:
-        recipient = routing.directory.by_id.get(ident)
-        if recipient is not None:
-            return recipient.name
-    return ident if kind in ("user", "recipient") and ident else actor
-
-
 def push_info(user: WebUser, routing: RoutingConfig | None, sites: Mapping[str, Site]) -> PushInfo:
     """The webpush ids this custodian's phone may register (see the module docstring)."""
     recipient = routing.directory.custodians_by_name.get(user.name) if routing is not None else None
@@ -357,7 +346,9 @@ def mobile_pages(deps: DashboardDeps, templates: Templates) -> APIRouter:
                 id=alert.id, title=alert.title,
                 site_name=service.sites[alert.site].name if alert.site in service.sites else alert.site,
                 severity=alert.severity.value, status=alert.status.value, opened_at=alert.opened_at,
-                acknowledged_by=who_text(alert.acknowledged_by, routing), acknowledged_at=alert.acknowledged_at,
+                acknowledged_by=actor_text(alert.acknowledged_by, user.lang, routing=routing,
+                                           names=deps.sessions.names) or None,
+                acknowledged_at=alert.acknowledged_at,
                 can_ack=may_ack and alert.status is AlertStatus.OPEN,
             )
             for alert in open_alerts[:MAX_ALERTS]
@@ -413,7 +404,8 @@ def mobile_pages(deps: DashboardDeps, templates: Templates) -> APIRouter:
         if alert.acknowledged_by == user.principal.actor:
             return Flash("ok", "m.flash.acked", {"title": alert.title})
         return Flash("ok", "m.flash.acked_other",
-                     {"title": alert.title, "who": who_text(alert.acknowledged_by, service.routing) or ""})
+                     {"title": alert.title, "who": actor_text(alert.acknowledged_by, user.lang, routing=service.routing,
+                                                            names=deps.sessions.names)})
 
     @router.get("/m", response_class=HTMLResponse)
     async def mobile_page(request: Request, acked: str | None = None, reported: str | None = None) -> HTMLResponse:

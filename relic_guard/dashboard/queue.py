@@ -42,10 +42,11 @@ from alerts.errors import IllegalTransition, InvalidResolutionError, UnknownAler
 from alerts.model import Alert, AlertStatus, Classification, Severity
 from alerts.notification import CATEGORY_LABELS, SEVERITY_LABELS, STATUS_LABELS
 from relic_guard.alerting.api import History, HistoryUnavailable
-from relic_guard.alerting.records import SYSTEM_ACTOR, DeliveryRecord, TimelineEntry
+from relic_guard.alerting.records import DeliveryRecord, TimelineEntry
 from relic_guard.alerting.tokens import Command, Role
 from relic_guard.dashboard import i18n
 from relic_guard.dashboard.app import DashboardDeps, Templates, check_csrf, home_of, lang_of, make_current_user
+from relic_guard.dashboard.people import actor_text
 from relic_guard.dashboard.users import WebUser
 from relic_guard.store import alerts as alert_store
 
@@ -165,7 +166,6 @@ i18n.register({
     "alert.closed_unavailable": ("此告警不在处理中，而数据库暂时无法读取，无法显示已关闭的告警（{reason}）。",
                                  "This alert is not open, and closed alerts cannot be read while the database is "
                                  "unavailable ({reason})."),
-    "alert.actor.system": ("系统", "System"),
     "alert.done.ack": ("已确认响应。", "Acknowledged."),
     "alert.done.assign": ("已指派。", "Assigned."),
     "alert.done.note": ("备注已添加。", "Note added."),
@@ -396,17 +396,7 @@ def queue_pages(deps: DashboardDeps, templates: Templates) -> APIRouter:
     service.listeners.append(remember_closed)
 
     def who(actor: str | None, lang: str) -> str:
-        """A person's name where the routing directory knows the recipient; the login otherwise."""
-        if not actor:
-            return ""
-        if actor == SYSTEM_ACTOR:
-            return i18n.t("alert.actor.system", lang)
-        kind, _, ident = actor.partition(":")
-        if kind == "recipient" and service.routing is not None:
-            recipient = service.routing.directory.by_id.get(ident)
-            if recipient is not None:
-                return recipient.name
-        return ident if kind in ("user", "recipient") and ident else actor
+        return actor_text(actor, lang, routing=service.routing, names=deps.sessions.names)
 
     def recipient_name(recipient_id: str) -> str:
         if service.routing is not None:

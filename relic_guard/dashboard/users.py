@@ -188,6 +188,12 @@ class Sessions:
     _cache: dict[str, tuple[Session, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @property
+    def names(self) -> dict[str, str]:
+        """login → display name of the users with a session here: the people who act on these
+        pages, so their names can stand in the records instead of their logins."""
+        return {session.user.login: session.user.name for session, _ in list(self._cache.values())}
+
     def _connect(self) -> Conn:
         return psycopg.connect(self.database_url, connect_timeout=max(1, int(self.connect_timeout_s)))
 

@@ -58,7 +58,7 @@ def test_custodian_closes_a_hazard_with_a_photo(open_page: Pages, center: Center
     loaded = picture.evaluate("img => img.complete && img.naturalWidth")
     assert loaded == 160, f"the evidence photo did not load: naturalWidth {loaded}"
     expect(page.locator("#hazard-timeline li[data-kind='closed'] .kind")).to_have_text("整改完成，销号")
-    expect(page.locator("#hazard-timeline li[data-kind='closed'] .actor")).to_have_text("wang")
+    expect(page.locator("#hazard-timeline li[data-kind='closed'] .actor")).to_have_text("王建国")
     shot(page, "hazard-closed-by-custodian-with-photo-evidence")
 
     detail = center.api.get(f"/api/hazards/{hazard_id}").json()

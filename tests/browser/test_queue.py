@@ -99,7 +99,7 @@ def test_fire_alarm_appears_live_and_is_acknowledged_and_resolved(open_page: Pag
         page.reload()
     expect(timeline.locator("li[data-kind='acknowledged'] .kind")).to_have_text("已响应")
     expect(timeline.locator("li[data-kind='resolved'] .kind")).to_have_text("已解除")
-    expect(timeline.locator("li[data-kind='resolved'] .actor")).to_have_text("ops")
+    expect(timeline.locator("li[data-kind='resolved'] .actor")).to_have_text("值班员")
     shot(page, "alert-page-resolved-as-fire-timeline-acknowledged-and-resolved")
 
     detail = center.api.get(f"/api/alerts/{alert_id}").json()

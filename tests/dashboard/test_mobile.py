@@ -193,7 +193,7 @@ async def test_acknowledge_through_the_form_records_the_user(dashboard: Dashboar
     assert "已确认接警" in after.text
     card = with_class(after.text, "m-alert")
     assert card[0].attrs["data-status"] == "acknowledged" and not with_class(after.text, "m-ack")
-    assert "由 wang 于" in after.text
+    assert "由 王建国 于" in after.text  # the display name, not the login
     # A second tap changes nothing and still lands on the page.
     again = await wang.post(f"/m/alerts/{alert.id}/ack", data={"csrf": csrf_of(page.text)})
     assert again.status_code == 303

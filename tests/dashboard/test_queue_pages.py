@@ -213,7 +213,7 @@ async def test_ack_assign_note_resolve_through_the_forms_land_on_the_timeline(
     assert 'id="ack"' not in html  # acknowledged: no second button
 
     again = await post_form(browser, f"/alerts/{fire.id}/ack", {"csrf": csrf})
-    assert again.status_code == 409 and "此告警已由 ops 于 2026-11-27 10:00:00 确认响应" in again.text
+    assert again.status_code == 409 and "此告警已由 值班员张伟 于 2026-11-27 10:00:00 确认响应" in again.text
 
     world.later(60)
     answer = await post_form(browser, f"/alerts/{fire.id}/assign", {"csrf": csrf, "to": "王建国"})
@@ -237,7 +237,7 @@ async def test_ack_assign_note_resolve_through_the_forms_land_on_the_timeline(
     assert kinds == [("opened", "告警产生"), ("acknowledged", "已响应"), ("assigned", "已指派"), ("note", "备注"),
                      ("resolved", "已解除")]
     assert "给 王建国" in html and "已电话联系王建国，正在赶往现场" in html and "火灾 · 配电箱起火，已扑灭" in html
-    assert '<span class="actor">ops</span>' in html and '<span class="actor">系统</span>' in html
+    assert '<span class="actor">值班员张伟</span>' in html and '<span class="actor">系统</span>' in html
     assert "操作未完成" in html  # the words scripts show for a refused action, carried by the page
     answer = await post_form(browser, f"/alerts/{fire.id}/note", {"csrf": csrf, "note": "补充"})
     assert answer.status_code == 409 and "此告警已关闭" in answer.text
@@ -321,7 +321,7 @@ async def test_a_closed_alert_is_read_from_the_database(dashboard: Dashboard, br
     assert gone.title in html and 'data-status="false_alarm">误报<' in html
     assert "测试按钮误触" in html and 'id="ack"' not in html and 'id="actions-title"' not in html
     assert [k for k in re.findall(r'<li data-kind="([a-z_]+)">', html)] == ["opened", "acknowledged", "false_alarm"]
-    assert "已由" not in html and "ops，2026-11-27 10:02:00" in html
+    assert "已由" not in html and "值班员张伟，2026-11-27 10:02:00" in html
 
 
 async def test_with_the_database_down_the_open_alert_shows_with_a_note(
