@@ -624,13 +624,18 @@ def make(ctx: ApiContext, caller: Any) -> APIRouter:
 
     # Lifecycle ---------------------------------------------------------------------------------------
 
+    async def text_command(hazard_id: str, request: Request, who: Principal, action: HazardAction, verb: str,
+                           key: str, make: Callable[[Hazard, str, datetime, str], Transition]) -> dict[str, object]:
+        """A move that takes one text from the body (`plan`, `reason`)."""
+        text = _string(await json_body(request), key, required=True)
+        assert text is not None  # required: a missing text is answered 422 already
+        now = service.clock()
+        return await command(hazard_id, who, action, verb, lambda h: make(h, who.actor, now, text))
+
     @router.post("/hazards/{hazard_id}/plan")
     async def plan(hazard_id: str, request: Request, who: Principal = caller) -> dict[str, object]:
-        text = _string(await json_body(request), "plan", required=True)
-        assert text is not None
-        now = service.clock()
-        return await command(hazard_id, who, HazardAction.PLAN, "planned",
-                             lambda h: model.plan(h, by=who.actor, now=now, plan_text=text))
+        return await text_command(hazard_id, request, who, HazardAction.PLAN, "planned", "plan",
+                                  lambda h, by, now, text: model.plan(h, by=by, now=now, plan_text=text))
 
     @router.post("/hazards/{hazard_id}/close")
     async def close(hazard_id: str, request: Request, who: Principal = caller) -> dict[str, object]:
@@ -641,19 +646,13 @@ def make(ctx: ApiContext, caller: Any) -> APIRouter:
 
     @router.post("/hazards/{hazard_id}/cancel")
     async def cancel(hazard_id: str, request: Request, who: Principal = caller) -> dict[str, object]:
-        reason = _string(await json_body(request), "reason", required=True)
-        assert reason is not None
-        now = service.clock()
-        return await command(hazard_id, who, HazardAction.CANCEL, "cancelled",
-                             lambda h: model.cancel(h, by=who.actor, now=now, reason=reason))
+        return await text_command(hazard_id, request, who, HazardAction.CANCEL, "cancelled", "reason",
+                                  lambda h, by, now, text: model.cancel(h, by=by, now=now, reason=text))
 
     @router.post("/hazards/{hazard_id}/reopen")
     async def reopen(hazard_id: str, request: Request, who: Principal = caller) -> dict[str, object]:
-        reason = _string(await json_body(request), "reason", required=True)
-        assert reason is not None
-        now = service.clock()
-        return await command(hazard_id, who, HazardAction.REOPEN, "reopened",
-                             lambda h: model.reopen(h, by=who.actor, now=now, reason=reason))
+        return await text_command(hazard_id, request, who, HazardAction.REOPEN, "reopened", "reason",
+                                  lambda h, by, now, text: model.reopen(h, by=by, now=now, reason=text))
 
     # Photos ------------------------------------------------------------------------------------------
 
